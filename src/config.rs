@@ -1,0 +1,1 @@
+//! Daemon configuration: one TOML file plus `HARK_…` environment overrides.

@@ -1,0 +1,1 @@
+//! The daemon: wires capture, front-end, encoder, tracks, scoring and MQTT together.

@@ -1,0 +1,21 @@
+//! hark: zero-shot music tagging on the edge.
+//!
+//! Audio flows `audio` → `frontend` → `model` → `track` → `score` → `mqtt`; `vocab` turns
+//! a word list into embeddings through the GloVe store and the word encoder. The `daemon`
+//! module wires the rooms together; `tagger` is the offline path used by `hark tag`.
+
+pub mod audio;
+pub mod frontend;
+pub mod model;
+pub mod score;
+pub mod tagger;
+pub mod vocab;
+
+#[cfg(feature = "daemon")]
+pub mod config;
+#[cfg(feature = "daemon")]
+pub mod daemon;
+#[cfg(feature = "daemon")]
+pub mod mqtt;
+#[cfg(feature = "daemon")]
+pub mod track;

@@ -1,0 +1,1 @@
+//! Pure-Rust ONNX exporter for the paper architecture.

@@ -1,0 +1,1 @@
+//! Plain-Rust reference forward pass of the paper architecture.

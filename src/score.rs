@@ -1,0 +1,1 @@
+//! Zero-shot scoring: cosine between a track embedding and each tag embedding.

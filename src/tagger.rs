@@ -1,0 +1,1 @@
+//! Offline tagging of whole files, the path behind `hark tag`.

@@ -1,0 +1,1 @@
+//! Track aggregation: running mean embedding and boundary detection.
