@@ -283,6 +283,7 @@ impl Segmenter {
             recent: VecDeque::with_capacity(k + 1),
         };
         next.recent.extend(new_part);
+        self.current = Some(next);
         Some(self.judge(finished))
     }
 
