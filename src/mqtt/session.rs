@@ -58,6 +58,8 @@ struct Conn {
     wr: WriteHalf<Box<dyn Io>>,
     frames: FrameReader,
     inflight: HashMap<u16, Inflight>,
+    /// Acknowledged messages whose files are still to be removed (done in batches).
+    acked: Vec<Entry>,
     last_write: Instant,
     ping_sent: Option<Instant>,
     sub_pid: Option<u16>,
@@ -136,6 +138,39 @@ pub(crate) struct Session {
     next_pid: u16,
     /// (topic, payload) of the Home Assistant config and the HA status topic.
     ha: Option<(String, Vec<u8>, String)>,
+    /// Removes acknowledged files off the session's path; started on the first PUBACK.
+    remover: Option<Remover>,
+}
+
+/// A blocking thread that unlinks acknowledged outbox files, batch by batch, in order.
+struct Remover {
+    tx: mpsc::UnboundedSender<Vec<Entry>>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Remover {
+    fn start(outbox: &Arc<Outbox>) -> Remover {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Entry>>();
+        // Weak between batches, so that a dropped session releases the outbox lock at once.
+        let outbox = Arc::downgrade(outbox);
+        let done = tokio::task::spawn_blocking(move || {
+            while let Some(batch) = rx.blocking_recv() {
+                match outbox.upgrade() {
+                    Some(outbox) => batch.iter().for_each(|entry| outbox.remove(entry)),
+                    None => return,
+                }
+            }
+        });
+        Remover { tx, done }
+    }
+
+    /// Waits until every handed-over file is removed.
+    async fn finish(self) {
+        drop(self.tx);
+        if let Err(e) = self.done.await {
+            tracing::error!(error = %e, "outbox remover failed");
+        }
+    }
 }
 
 impl Session {
@@ -175,6 +210,7 @@ impl Session {
             shutdown_reply: None,
             next_pid: 0,
             ha,
+            remover: None,
         }
     }
 
@@ -233,6 +269,9 @@ impl Session {
             }
         }
         self.counters.connected.store(false, Ordering::Relaxed);
+        if let Some(remover) = self.remover.take() {
+            remover.finish().await;
+        }
         tracing::info!(outbox = self.outbox.len(), "MQTT session stopped");
         if let Some(reply) = self.shutdown_reply.take() {
             let _ = reply.send(());
@@ -307,6 +346,7 @@ impl Session {
             wr,
             frames,
             inflight: HashMap::new(),
+            acked: Vec::new(),
             last_write: Instant::now(),
             ping_sent: None,
             sub_pid: None,
@@ -325,6 +365,8 @@ impl Session {
             Ok(end) => end,
             Err(reason) => End::Lost(reason),
         };
+        // Acknowledged is acknowledged, whatever happened to the connection since.
+        self.remove_acked(&mut conn);
         // Whatever was not acknowledged goes back in line, to be sent again with DUP.
         for (_, mut inflight) in conn.inflight.drain() {
             inflight.entry.sent_before = true;
@@ -386,6 +428,7 @@ impl Session {
                     while let Some(packet) = conn.frames.next_packet().map_err(|e| format!("protocol error: {e}"))? {
                         self.handle(conn, packet).await?;
                     }
+                    self.remove_acked(conn);
                 }
                 request = self.requests.recv(), if self.requests_open => self.on_request(request),
                 changed = self.now.changed(), if self.now_open => {
@@ -480,10 +523,29 @@ impl Session {
         }
     }
 
-    /// Sends waiting messages until the in-flight window is full.
+    /// Hands the files of acknowledged messages to the remover thread. Unlinking can be slow
+    /// (a few ms each on an SSD mounted with online discard), so sending does not wait for it.
+    fn remove_acked(&mut self, conn: &mut Conn) {
+        if conn.acked.is_empty() {
+            return;
+        }
+        let acked = std::mem::take(&mut conn.acked);
+        let remover = self
+            .remover
+            .get_or_insert_with(|| Remover::start(&self.outbox));
+        if let Err(mpsc::error::SendError(acked)) = remover.tx.send(acked) {
+            // The remover thread is gone (it panicked): remove them here instead.
+            tracing::error!("outbox remover stopped; removing acknowledged files inline");
+            acked.iter().for_each(|entry| self.outbox.remove(entry));
+        }
+    }
+
+    /// Sends waiting messages until the in-flight window is full. Refills only once half the
+    /// window is free, so a busy drain reads and writes in batches rather than one by one.
     async fn fill_window(&mut self, conn: &mut Conn) -> Result<(), String> {
-        while conn.inflight.len() < self.settings.inflight_window && !self.pending.is_empty() {
-            let room = self.settings.inflight_window - conn.inflight.len();
+        let window = self.settings.inflight_window;
+        while conn.inflight.len() < window && !self.pending.is_empty() {
+            let room = window - conn.inflight.len();
             let mut batch = Vec::with_capacity(room.min(self.pending.len()));
             while batch.len() < room {
                 match self.pending.pop_first() {
@@ -510,6 +572,10 @@ impl Session {
             })
             .await
             .map_err(|e| format!("outbox reader task failed: {e}"))?;
+            let mut packets = Vec::new();
+            let mut pids = Vec::new();
+            let mut resends = 0;
+            let mut count = 0;
             for (entry, stored) in loaded {
                 let pid = self.alloc_pid(conn);
                 let topic = self.topics.for_suffix(&stored.suffix);
@@ -529,7 +595,10 @@ impl Session {
                         continue;
                     }
                 };
-                let resend = entry.sent_before;
+                resends += u64::from(entry.sent_before);
+                count += 1;
+                packets.extend_from_slice(&packet);
+                pids.push(pid);
                 // Registered before writing so that a failed write still puts it back in line.
                 conn.inflight.insert(
                     pid,
@@ -538,15 +607,19 @@ impl Session {
                         sent_at: Instant::now(),
                     },
                 );
-                conn.write(&packet).await?;
+            }
+            if packets.is_empty() {
+                continue;
+            }
+            conn.write(&packets).await?;
+            let written = Instant::now();
+            for pid in pids {
                 if let Some(inflight) = conn.inflight.get_mut(&pid) {
-                    inflight.sent_at = Instant::now();
-                }
-                self.counters.sent.fetch_add(1, Ordering::Relaxed);
-                if resend {
-                    self.counters.resent.fetch_add(1, Ordering::Relaxed);
+                    inflight.sent_at = written;
                 }
             }
+            self.counters.sent.fetch_add(count, Ordering::Relaxed);
+            self.counters.resent.fetch_add(resends, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -563,10 +636,7 @@ impl Session {
                     );
                     self.counters.acked.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(id = %inflight.entry.id, rtt_us = rtt.as_micros() as u64, "PUBACK");
-                    let outbox = Arc::clone(&self.outbox);
-                    tokio::task::spawn_blocking(move || outbox.remove(&inflight.entry))
-                        .await
-                        .map_err(|e| format!("outbox remover task failed: {e}"))?;
+                    conn.acked.push(inflight.entry);
                 }
                 None => tracing::warn!(pid, "PUBACK for a packet id not in flight"),
             },
