@@ -64,6 +64,16 @@ fn ids_on(collector: &Collector, topic: &str) -> BTreeMap<String, usize> {
     ids
 }
 
+/// Whether `n` distinct track ids have been seen.
+fn distinct_ids(seen: &[common::client::Message], n: usize) -> bool {
+    let ids: BTreeSet<String> = seen
+        .iter()
+        .filter(|m| m.topic.ends_with("/track"))
+        .filter_map(|m| m.json()["id"].as_str().map(String::from))
+        .collect();
+    ids.len() >= n
+}
+
 /// Checks every published track arrived, and that duplicates are the same message.
 fn assert_all_delivered(
     collector: &Collector,
@@ -141,9 +151,7 @@ async fn delivers_tracks_at_qos1_with_status_online_and_last_will_offline() {
     publish_tracks(&handle, 0..50, &mut sent).await;
 
     let all = collector
-        .wait_for(Duration::from_secs(10), |seen| {
-            seen.iter().filter(|m| m.topic == "hark/dev1/track").count() >= 50
-        })
+        .wait_for(Duration::from_secs(10), |seen| distinct_ids(seen, 50))
         .await;
     assert!(
         all,
@@ -364,7 +372,7 @@ async fn outbox_survives_a_killed_publisher_while_the_broker_is_down() {
     );
     assert!(
         collector
-            .wait_for(Duration::from_secs(10), |seen| seen.len() >= 20)
+            .wait_for(Duration::from_secs(10), |seen| distinct_ids(seen, 20))
             .await
     );
     assert_all_delivered(&collector, "hark/dev4/track", &sent);
@@ -405,10 +413,47 @@ async fn a_broker_down_at_start_is_fine() {
     assert!(wait_until(Duration::from_secs(10), || handle.outbox_len() == 0).await);
     assert!(
         collector
-            .wait_for(Duration::from_secs(10), |seen| seen.len() >= 5)
+            .wait_for(Duration::from_secs(10), |seen| distinct_ids(seen, 5))
             .await
     );
     assert_all_delivered(&collector, "hark/dev5/track", &sent);
+    task.abort();
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_notices_a_frozen_broker_and_recovers() {
+    let mut broker = Mosquitto::start(BrokerConfig::default());
+    let mut collector = Collector::start(
+        broker.port(),
+        ClientOptions::new("watch-12"),
+        &["hark/dev12/track"],
+        COLLECTOR_LIFETIME,
+    )
+    .await;
+    let state = tempfile::tempdir().unwrap();
+    let mut s = settings(broker.port(), state.path(), "dev12");
+    s.keep_alive_secs = 1;
+    s.connect_timeout = Duration::from_secs(1);
+    let (handle, task) = Publisher::start(s).unwrap();
+    assert!(wait_until(Duration::from_secs(5), || handle.is_connected()).await);
+    // Frozen, not dead: the socket stays open, only PINGRESP can tell.
+    tokio::task::block_in_place(|| broker.pause());
+    let mut sent = BTreeMap::new();
+    publish_tracks(&handle, 0..3, &mut sent).await;
+    assert!(
+        wait_until(Duration::from_secs(6), || !handle.is_connected()).await,
+        "a frozen broker went unnoticed"
+    );
+    tokio::task::block_in_place(|| broker.resume());
+    assert!(wait_until(Duration::from_secs(15), || handle.outbox_len() == 0).await);
+    assert!(
+        collector
+            .wait_for(Duration::from_secs(10), |seen| distinct_ids(seen, 3))
+            .await
+    );
+    assert_all_delivered(&collector, "hark/dev12/track", &sent);
+    assert!(handle.stats().connects >= 2);
     task.abort();
     collector.stop().await;
 }
@@ -455,7 +500,7 @@ async fn username_and_password() {
     bad_h.publish_track("never", json!({})).await.unwrap();
     assert!(
         collector
-            .wait_for(Duration::from_secs(10), |seen| seen.len() >= 3)
+            .wait_for(Duration::from_secs(10), |seen| distinct_ids(seen, 3))
             .await
     );
     assert_all_delivered(&collector, "hark/dev6/track", &sent);
@@ -775,7 +820,7 @@ async fn a_corrupt_outbox_file_is_moved_aside_and_does_not_block_the_rest() {
     publish_tracks(&handle, 0..3, &mut sent).await;
     assert!(
         collector
-            .wait_for(Duration::from_secs(10), |seen| seen.len() >= 3)
+            .wait_for(Duration::from_secs(10), |seen| distinct_ids(seen, 3))
             .await
     );
     assert_all_delivered(&collector, "hark/dev11/track", &sent);

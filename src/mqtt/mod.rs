@@ -180,7 +180,8 @@ pub struct MqttSettings {
 
 impl MqttSettings {
     /// Settings with the defaults: port 1883, keep-alive 30 s, no TLS, no auth, prefix `hark`,
-    /// client id `hark-{device}`, `now` at most every 2 s, backoff 0.5 s to 30 s.
+    /// client id `hark-{device}`, `now` at most every 2 s, backoff 0.5 s to 30 s, 32 messages
+    /// in flight, at most 10,000 in the outbox (weeks of tracks; about 150 bytes of memory each).
     pub fn new(
         host: impl Into<String>,
         device: impl Into<String>,
@@ -202,7 +203,7 @@ impl MqttSettings {
             commands: false,
             now_min_interval: Duration::from_secs(2),
             inflight_window: 32,
-            outbox_limit: 100_000,
+            outbox_limit: 10_000,
             reconnect_min: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),

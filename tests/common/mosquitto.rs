@@ -287,12 +287,3 @@ fn base64(bytes: &[u8]) -> String {
     }
     out
 }
-
-#[test]
-fn base64_matches_the_rfc_examples() {
-    assert_eq!(base64(b""), "");
-    assert_eq!(base64(b"f"), "Zg==");
-    assert_eq!(base64(b"fo"), "Zm8=");
-    assert_eq!(base64(b"foo"), "Zm9v");
-    assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-}
