@@ -1,0 +1,95 @@
+//! Home Assistant MQTT discovery: one sensor whose state is the top tag of the last track.
+//!
+//! The sensor reads the track topic: its state comes from `value_template` and its
+//! attributes are the whole track message (so the full tag list is there); availability
+//! follows the status topic. The config is retained, sent on every connect, and sent again
+//! whenever Home Assistant announces itself (`{discovery_prefix}/status` = `online`).
+
+use serde_json::{json, Value};
+
+use super::Topics;
+
+/// Default state template: the first tag of the message's `tags` list (`{tag, score}` items).
+pub const DEFAULT_VALUE_TEMPLATE: &str =
+    "{{ value_json.tags[0].tag if value_json.tags is defined and value_json.tags else 'none' }}";
+
+/// Home Assistant discovery settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaSettings {
+    /// Discovery prefix, `homeassistant` unless Home Assistant was configured otherwise.
+    pub discovery_prefix: String,
+    /// Name shown for the device in Home Assistant.
+    pub name: String,
+    /// Jinja template giving the sensor state from a track message.
+    pub value_template: String,
+}
+
+impl HaSettings {
+    /// Settings with the `homeassistant` prefix and the default template.
+    pub fn new(name: impl Into<String>) -> Self {
+        HaSettings {
+            discovery_prefix: "homeassistant".to_string(),
+            name: name.into(),
+            value_template: DEFAULT_VALUE_TEMPLATE.to_string(),
+        }
+    }
+
+    /// The retained config topic for a device.
+    pub fn config_topic(&self, device: &str) -> String {
+        format!("{}/sensor/{device}/tags/config", self.discovery_prefix)
+    }
+
+    /// The topic Home Assistant publishes its birth and last-will messages on.
+    pub fn status_topic(&self) -> String {
+        format!("{}/status", self.discovery_prefix)
+    }
+
+    /// The discovery config payload for a device.
+    pub fn config_payload(&self, device: &str, topics: &Topics) -> Value {
+        json!({
+            "name": "Tags",
+            "unique_id": format!("hark_{device}_tags"),
+            "state_topic": topics.track,
+            "value_template": self.value_template,
+            "json_attributes_topic": topics.track,
+            "availability_topic": topics.status,
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "icon": "mdi:music",
+            "device": {
+                "identifiers": [format!("hark_{device}")],
+                "name": self.name,
+                "manufacturer": "hark",
+                "model": "hark music tagger",
+                "sw_version": env!("CARGO_PKG_VERSION"),
+            },
+            "origin": {
+                "name": "hark",
+                "sw_version": env!("CARGO_PKG_VERSION"),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_points_at_our_topics() {
+        let ha = HaSettings::new("Kitchen radio");
+        let topics = Topics::new("hark", "kitchen");
+        assert_eq!(
+            ha.config_topic("kitchen"),
+            "homeassistant/sensor/kitchen/tags/config"
+        );
+        assert_eq!(ha.status_topic(), "homeassistant/status");
+        let c = ha.config_payload("kitchen", &topics);
+        assert_eq!(c["state_topic"], "hark/kitchen/track");
+        assert_eq!(c["json_attributes_topic"], "hark/kitchen/track");
+        assert_eq!(c["availability_topic"], "hark/kitchen/status");
+        assert_eq!(c["unique_id"], "hark_kitchen_tags");
+        assert_eq!(c["device"]["name"], "Kitchen radio");
+        assert_eq!(c["value_template"], DEFAULT_VALUE_TEMPLATE);
+    }
+}
