@@ -155,7 +155,6 @@ async fn run_async(settings: Settings) -> Result<(), DaemonError> {
         None
     } else {
         let (handle, task) = Publisher::start(mqtt_settings(&settings, &device))
-            .await
             .map_err(|e| DaemonError::Mqtt(e.to_string()))?;
         Some((handle, task))
     };
@@ -251,7 +250,9 @@ async fn run_async(settings: Settings) -> Result<(), DaemonError> {
                 }
                 Some(Output::Now(payload)) => {
                     if let Some(h) = &handle {
-                        h.publish_now(payload).await;
+                        if let Err(e) = h.publish_now(&payload) {
+                            tracing::debug!(error = %e, "now message not sent");
+                        }
                     }
                 }
                 Some(Output::Finished) | None => {
@@ -268,9 +269,10 @@ async fn run_async(settings: Settings) -> Result<(), DaemonError> {
                 }
             }
             cmd = recv_command(&mut commands) => match cmd {
-                Some(Command::NewTrack) => { let _ = control_tx.try_send(Control::NewTrack); }
-                Some(Command::Reload) => { let _ = reload_tx.try_send("mqtt command"); }
-                None => commands = None,
+                Ok(Command::NewTrack) => { let _ = control_tx.try_send(Control::NewTrack); }
+                Ok(Command::Reload) => { let _ = reload_tx.try_send("mqtt command"); }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "commands arrived faster than handled"),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => commands = None,
             },
             _ = recv_signal(&mut hup) => { let _ = reload_tx.try_send("SIGHUP"); }
             _ = recv_signal(&mut term), if !shutting_down => {
@@ -317,7 +319,9 @@ async fn run_async(settings: Settings) -> Result<(), DaemonError> {
     }
     log_stats(&stats, &source_stats, handle.as_ref());
     if let Some((handle, task)) = publisher {
-        handle.shutdown(Duration::from_secs(5)).await;
+        if let Err(e) = handle.shutdown().await {
+            tracing::warn!(error = %e, "MQTT shutdown was not clean");
+        }
         let _ = task.await;
     }
     Ok(())
@@ -341,7 +345,9 @@ async fn recv_signal(s: &mut Option<tokio::signal::unix::Signal>) {
     }
 }
 
-async fn recv_command(c: &mut Option<tokio::sync::mpsc::Receiver<Command>>) -> Option<Command> {
+async fn recv_command(
+    c: &mut Option<tokio::sync::broadcast::Receiver<Command>>,
+) -> Result<Command, tokio::sync::broadcast::error::RecvError> {
     match c {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
@@ -380,28 +386,28 @@ fn log_stats(stats: &PipelineStats, source: &SourceStats, mqtt: Option<&Publishe
 
 fn mqtt_settings(s: &Settings, device: &str) -> MqttSettings {
     let m = &s.mqtt;
-    MqttSettings {
-        host: m.host.clone(),
-        port: m.port,
-        client_id: if m.client_id.is_empty() { format!("hark-{device}") } else { m.client_id.clone() },
-        username: m.username.clone(),
-        password: m.password.clone(),
-        keep_alive_secs: m.keep_alive_s,
-        tls: m.tls.as_ref().map(|t| crate::mqtt::TlsSettings {
-            ca_file: t.ca_file.clone(),
-            client_cert: t.client_cert.clone(),
-            client_key: t.client_key.clone(),
-        }),
-        prefix: m.prefix.clone(),
-        device: device.to_string(),
-        state_dir: s.daemon.state_dir.clone(),
-        home_assistant: m.home_assistant.enabled.then(|| crate::mqtt::HaSettings {
-            discovery_prefix: m.home_assistant.discovery_prefix.clone(),
-            name: m.home_assistant.name.clone(),
-        }),
-        commands: m.commands,
-        now_min_interval: Duration::from_secs_f64(s.tags.now_interval_s),
+    let mut out = MqttSettings::new(m.host.clone(), device, s.daemon.state_dir.clone());
+    out.port = m.port;
+    if !m.client_id.is_empty() {
+        out.client_id = m.client_id.clone();
     }
+    out.username = m.username.clone();
+    out.password = m.password.clone();
+    out.keep_alive_secs = m.keep_alive_s;
+    out.tls = m.tls.as_ref().map(|t| crate::mqtt::TlsSettings {
+        ca_file: t.ca_file.clone(),
+        client_cert: t.client_cert.clone(),
+        client_key: t.client_key.clone(),
+    });
+    out.prefix = m.prefix.clone();
+    out.home_assistant = m.home_assistant.enabled.then(|| {
+        let mut ha = crate::mqtt::HaSettings::new(m.home_assistant.name.clone());
+        ha.discovery_prefix = m.home_assistant.discovery_prefix.clone();
+        ha
+    });
+    out.commands = m.commands;
+    out.now_min_interval = Duration::from_secs_f64(s.tags.now_interval_s);
+    out
 }
 
 /// Watches the vocabulary's directory (editors replace files by renaming) for changes to it.
@@ -461,8 +467,7 @@ async fn reload_vocabulary(
         Ok(Ok(scorer)) => {
             tracing::info!(reason = why, tags = scorer.scorer.len(), vocabulary = %scorer.identity, "vocabulary reloaded");
             if let Some(h) = mqtt {
-                h.publish_diagnostic(json!({"vocabulary": scorer.identity, "ok": true, "tags": scorer.scorer.len(), "errors": []}))
-                    .await;
+                let _ = h.publish_diagnostic(&json!({"vocabulary": scorer.identity, "ok": true, "tags": scorer.scorer.len(), "errors": []}));
             }
             let identity = scorer.identity.clone();
             let _ = control.try_send(Control::Vocabulary(Arc::new(scorer)));
@@ -474,13 +479,12 @@ async fn reload_vocabulary(
                 tracing::error!(reason = why, error = %line, "vocabulary edit rejected; the previous vocabulary stays in service");
             }
             if let Some(h) = mqtt {
-                h.publish_diagnostic(json!({
+                let _ = h.publish_diagnostic(&json!({
                     "vocabulary": settings.model.vocabulary.display().to_string(),
                     "ok": false,
                     "errors": errors,
                     "in_service": in_service,
-                }))
-                .await;
+                }));
             }
             None
         }

@@ -1,0 +1,196 @@
+//! Streaming sample-rate conversion with rubato, independent of how input is split.
+
+use rubato::{FftFixedInOut, Resampler as _};
+use tracing::debug;
+
+/// Input frames per rubato call; rounded up by rubato to a whole number of rate periods.
+const TARGET_CHUNK_IN: usize = 1024;
+
+/// Why a resampler could not be built or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ResampleError {
+    /// A sample rate was zero.
+    #[error("invalid resampling rates: from {from_hz} Hz to {to_hz} Hz (both must be > 0)")]
+    InvalidRate {
+        /// Input rate in Hz.
+        from_hz: u32,
+        /// Output rate in Hz.
+        to_hz: u32,
+    },
+    /// rubato refused to build or run (a bug here, not bad input).
+    #[error("resampler from {from_hz} Hz to {to_hz} Hz failed: {reason}")]
+    Rubato {
+        /// Input rate in Hz.
+        from_hz: u32,
+        /// Output rate in Hz.
+        to_hz: u32,
+        /// rubato's message.
+        reason: String,
+    },
+}
+
+/// Mono streaming resampler: output is time-aligned with the input (rubato's delay removed)
+/// and bit-identical however the input is split into blocks.
+pub struct Resampler {
+    from_hz: u32,
+    to_hz: u32,
+    /// `None` when the rates are equal (pass-through).
+    fft: Option<FftStage>,
+}
+
+struct FftStage {
+    inner: FftFixedInOut<f32>,
+    chunk_in: usize,
+    /// Input waiting for a full chunk.
+    pending: Vec<f32>,
+    /// One chunk of output.
+    chunk_out: Vec<f32>,
+    /// Output frames still to drop to cancel rubato's delay.
+    skip: usize,
+    /// Total input frames pushed in this stream.
+    frames_in: u64,
+    /// Total output frames emitted in this stream.
+    frames_out: u64,
+}
+
+impl std::fmt::Debug for Resampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resampler")
+            .field("from_hz", &self.from_hz)
+            .field("to_hz", &self.to_hz)
+            .field("passthrough", &self.fft.is_none())
+            .finish()
+    }
+}
+
+impl Resampler {
+    /// Builds a resampler from `from_hz` to `to_hz` (FFT-based, synchronous, exact ratio).
+    pub fn new(from_hz: u32, to_hz: u32) -> Result<Self, ResampleError> {
+        if from_hz == 0 || to_hz == 0 {
+            return Err(ResampleError::InvalidRate { from_hz, to_hz });
+        }
+        let fft = if from_hz == to_hz {
+            None
+        } else {
+            let inner =
+                FftFixedInOut::<f32>::new(from_hz as usize, to_hz as usize, TARGET_CHUNK_IN, 1)
+                    .map_err(|e| ResampleError::Rubato {
+                        from_hz,
+                        to_hz,
+                        reason: e.to_string(),
+                    })?;
+            let chunk_in = inner.input_frames_next();
+            let chunk_out = inner.output_frames_next();
+            let skip = inner.output_delay();
+            debug!(
+                from_hz,
+                to_hz,
+                chunk_in,
+                chunk_out,
+                delay = skip,
+                "built resampler"
+            );
+            Some(FftStage {
+                inner,
+                chunk_in,
+                pending: Vec::with_capacity(2 * chunk_in),
+                chunk_out: vec![0.0; chunk_out],
+                skip,
+                frames_in: 0,
+                frames_out: 0,
+            })
+        };
+        Ok(Self {
+            from_hz,
+            to_hz,
+            fft,
+        })
+    }
+
+    /// Input rate in Hz.
+    pub fn from_hz(&self) -> u32 {
+        self.from_hz
+    }
+
+    /// Output rate in Hz.
+    pub fn to_hz(&self) -> u32 {
+        self.to_hz
+    }
+
+    /// Feeds `input` and appends every output sample now complete to `out`; returns how many.
+    pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<usize, ResampleError> {
+        let Some(stage) = &mut self.fft else {
+            out.extend_from_slice(input);
+            return Ok(input.len());
+        };
+        let before = out.len();
+        stage.frames_in += input.len() as u64;
+        // Moved out while chunks of it are processed, so `stage` can be borrowed mutably.
+        let mut pending = std::mem::take(&mut stage.pending);
+        pending.extend_from_slice(input);
+        let mut start = 0;
+        let mut result = Ok(());
+        while pending.len() - start >= stage.chunk_in {
+            result = stage.process(&pending[start..start + stage.chunk_in], u64::MAX, out);
+            if result.is_err() {
+                break;
+            }
+            start += stage.chunk_in;
+        }
+        pending.drain(..start);
+        stage.pending = pending;
+        result.map_err(|reason| ResampleError::Rubato {
+            from_hz: self.from_hz,
+            to_hz: self.to_hz,
+            reason,
+        })?;
+        Ok(out.len() - before)
+    }
+
+    /// Flushes the stream: appends the remaining output so the total is
+    /// `ceil(input_len · to / from)`, then resets for a new stream. Returns how many.
+    pub fn finish(&mut self, out: &mut Vec<f32>) -> Result<usize, ResampleError> {
+        let Some(stage) = &mut self.fft else {
+            return Ok(0);
+        };
+        let before = out.len();
+        let (from, to) = (u64::from(self.from_hz), u64::from(self.to_hz));
+        let total = (stage.frames_in * to).div_ceil(from);
+        let mut chunk = std::mem::take(&mut stage.pending);
+        while stage.frames_out < total {
+            chunk.resize(stage.chunk_in, 0.0);
+            stage
+                .process(&chunk, total, out)
+                .map_err(|reason| ResampleError::Rubato {
+                    from_hz: self.from_hz,
+                    to_hz: self.to_hz,
+                    reason,
+                })?;
+            chunk.clear();
+        }
+        chunk.clear();
+        stage.pending = chunk;
+        stage.inner.reset();
+        stage.skip = stage.inner.output_delay();
+        stage.frames_in = 0;
+        stage.frames_out = 0;
+        Ok(out.len() - before)
+    }
+}
+
+impl FftStage {
+    /// Resamples one full chunk, dropping the delay and never emitting past `limit` frames.
+    fn process(&mut self, chunk: &[f32], limit: u64, out: &mut Vec<f32>) -> Result<(), String> {
+        self.inner
+            .process_into_buffer(&[chunk], &mut [self.chunk_out.as_mut_slice()], None)
+            .map_err(|e| e.to_string())?;
+        let skip = self.skip.min(self.chunk_out.len());
+        self.skip -= skip;
+        let ready = &self.chunk_out[skip..];
+        let room = limit.saturating_sub(self.frames_out);
+        let take = ready.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        out.extend_from_slice(&ready[..take]);
+        self.frames_out += take as u64;
+        Ok(())
+    }
+}

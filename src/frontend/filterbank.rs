@@ -1,0 +1,106 @@
+//! Slaney mel filterbank, computed step for step as `librosa.filters.mel(htk=False,
+//! norm='slaney')` does (f64 maths, f32 weights, the same two roundings).
+
+use super::FrontendParams;
+
+/// Slaney scale: linear below 1 kHz, logarithmic above.
+const F_SP: f64 = 200.0 / 3.0;
+const MIN_LOG_HZ: f64 = 1000.0;
+const MIN_LOG_MEL: f64 = MIN_LOG_HZ / F_SP;
+
+fn log_step() -> f64 {
+    6.4f64.ln() / 27.0
+}
+
+fn hz_to_mel(hz: f64) -> f64 {
+    if hz >= MIN_LOG_HZ {
+        MIN_LOG_MEL + (hz / MIN_LOG_HZ).ln() / log_step()
+    } else {
+        hz / F_SP
+    }
+}
+
+fn mel_to_hz(mel: f64) -> f64 {
+    if mel >= MIN_LOG_MEL {
+        MIN_LOG_HZ * (log_step() * (mel - MIN_LOG_MEL)).exp()
+    } else {
+        F_SP * mel
+    }
+}
+
+/// `numpy.linspace(start, stop, num)` including its exact endpoint.
+fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
+    if num == 1 {
+        return vec![start];
+    }
+    let step = (stop - start) / (num - 1) as f64;
+    let mut v: Vec<f64> = (0..num).map(|i| i as f64 * step + start).collect();
+    v[num - 1] = stop;
+    v
+}
+
+/// Dense mel filterbank `[n_mels × (n_fft/2 + 1)]`, row-major, matching librosa's defaults.
+pub fn mel_filterbank(params: &FrontendParams) -> Vec<f32> {
+    let n_mels = params.n_mels;
+    let n_bins = params.n_fft / 2 + 1;
+    let sr = f64::from(params.sample_rate);
+    // numpy.fft.rfftfreq(n_fft, d = 1 / sr)
+    let bin_hz = 1.0 / (params.n_fft as f64 * (1.0 / sr));
+    let fft_freqs: Vec<f64> = (0..n_bins).map(|k| k as f64 * bin_hz).collect();
+    let mel_pts = linspace(
+        hz_to_mel(f64::from(params.f_min)),
+        hz_to_mel(f64::from(params.f_max)),
+        n_mels + 2,
+    );
+    let mel_f: Vec<f64> = mel_pts.into_iter().map(mel_to_hz).collect();
+
+    let mut weights = vec![0f32; n_mels * n_bins];
+    for (m, row) in weights.chunks_exact_mut(n_bins).enumerate() {
+        let lower_width = mel_f[m + 1] - mel_f[m];
+        let upper_width = mel_f[m + 2] - mel_f[m + 1];
+        let enorm = 2.0 / (mel_f[m + 2] - mel_f[m]);
+        for (w, &f) in row.iter_mut().zip(&fft_freqs) {
+            let lower = -(mel_f[m] - f) / lower_width;
+            let upper = (mel_f[m + 2] - f) / upper_width;
+            // librosa stores the triangle as f32, then scales it by enorm in f64.
+            let tri = lower.min(upper).max(0.0) as f32;
+            *w = (f64::from(tri) * enorm) as f32;
+        }
+    }
+    weights
+}
+
+/// The filterbank stored band by band as its nonzero span only (about 8 per band on average).
+#[derive(Debug, Clone)]
+pub(crate) struct SparseFilterbank {
+    /// Per band: first bin and the range of its weights in `weights`.
+    bands: Vec<(usize, std::ops::Range<usize>)>,
+    weights: Vec<f32>,
+}
+
+impl SparseFilterbank {
+    pub(crate) fn new(params: &FrontendParams) -> Self {
+        let n_bins = params.n_fft / 2 + 1;
+        let dense = mel_filterbank(params);
+        let mut bands = Vec::with_capacity(params.n_mels);
+        let mut weights = Vec::new();
+        for row in dense.chunks_exact(n_bins) {
+            let first = row.iter().position(|&w| w != 0.0).unwrap_or(0);
+            let end = row.iter().rposition(|&w| w != 0.0).map_or(first, |i| i + 1);
+            let at = weights.len();
+            weights.extend_from_slice(&row[first..end]);
+            bands.push((first, at..weights.len()));
+        }
+        Self { bands, weights }
+    }
+
+    /// Applies the filterbank to one magnitude spectrum, writing one value per band.
+    #[inline]
+    pub(crate) fn apply(&self, spectrum: &[f32], out: &mut [f32]) {
+        for ((first, range), o) in self.bands.iter().zip(out.iter_mut()) {
+            let w = &self.weights[range.clone()];
+            let s = &spectrum[*first..*first + w.len()];
+            *o = w.iter().zip(s).map(|(a, b)| a * b).sum();
+        }
+    }
+}
