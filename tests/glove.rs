@@ -448,3 +448,45 @@ fn shipped_pack_timings() {
         opens[0], opens[10], opens[19]
     );
 }
+
+#[test]
+fn cli_pack_writes_a_pack_and_reports_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny.hgv");
+    let run = |input: &Path, extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hark"))
+            .args(["glove", "pack"])
+            .arg(input)
+            .arg("-o")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&fixture("tiny.txt"), &["--f16", "--identity", "tiny-f16"]);
+    assert!(ok.status.success(), "{ok:?}");
+    let store = GloveStore::open(&out).unwrap();
+    assert_eq!(
+        (store.identity(), store.format()),
+        ("tiny-f16", RowFormat::F16)
+    );
+    let bad = run(&fixture("ragged.txt"), &[]);
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("ragged.txt:3: expected 4 values, found 3"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let missing_dir = dir.path().join("no/such/dir/x.hgv");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_hark"))
+        .args(["glove", "pack"])
+        .arg(fixture("tiny.txt"))
+        .arg("-o")
+        .arg(&missing_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(stderr.contains("no/such/dir/x.hgv: "), "{stderr}");
+}

@@ -260,3 +260,36 @@ fn check_report_lists_tags_and_errors() {
         .to_string()
         .contains("2 tags resolved against glove-6b-50d (50d)"));
 }
+
+#[test]
+fn cli_vocab_check_exit_status_follows_errors() {
+    let glove = root().join("models/glove/glove-6b-50d.hgv");
+    let check = |file: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hark"))
+            .args(["vocab", "check"])
+            .arg(file)
+            .arg("--glove")
+            .arg(&glove)
+            .output()
+            .unwrap()
+    };
+    let good = check(&root().join("models/vocabulary.txt"));
+    assert!(good.status.success(), "{good:?}");
+    let stdout = String::from_utf8_lossy(&good.stdout);
+    assert!(stdout.contains("chill") && stdout.contains("= chillout + mellow + relaxing"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.txt");
+    std::fs::write(&path, "jazz\nshoegazer wave\nchill =\n").unwrap();
+    let bad = check(&path);
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("bad.txt:2: \"shoegazer\" is not in glove-6b-50d; did you mean: shoegaze"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("bad.txt:3: \"chill =\" defines the tag with no words"),
+        "{stderr}"
+    );
+}

@@ -374,8 +374,9 @@ pub fn pack_text_with_progress(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "glove".to_string());
     let tmp_path = dir.join(format!(".{out_name}.tmp-{}", std::process::id()));
-    let tmp = TempFile::create(&tmp_path)?;
-    let werr = |e: io::Error| GloveError::io(&tmp_path, e);
+    // Errors name the output the user asked for, not the temporary file.
+    let werr = |e: io::Error| GloveError::io(output, e);
+    let tmp = TempFile::create(&tmp_path).map_err(werr)?;
     let mut writer = CountingWriter {
         inner: BufWriter::with_capacity(1 << 20, tmp.file.try_clone().map_err(werr)?),
         count: 0,
@@ -463,8 +464,8 @@ pub fn pack_text_with_progress(
     let mut sorted: Vec<(String, u32)> = keys.into_iter().collect();
     sorted.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let fst_err = |e: fst::Error| match e {
-        fst::Error::Io(e) => GloveError::io(&tmp_path, e),
-        fst::Error::Fst(e) => GloveError::corrupt(&tmp_path, format!("building word index: {e}")),
+        fst::Error::Io(e) => GloveError::io(output, e),
+        fst::Error::Fst(e) => GloveError::corrupt(output, format!("building word index: {e}")),
     };
     let mut builder = MapBuilder::new(&mut writer).map_err(fst_err)?;
     for (key, row) in &sorted {
@@ -789,8 +790,8 @@ struct TempFile {
 }
 
 impl TempFile {
-    fn create(path: &Path) -> Result<Self, GloveError> {
-        let file = File::create(path).map_err(|e| GloveError::io(path, e))?;
+    fn create(path: &Path) -> io::Result<Self> {
+        let file = File::create(path)?;
         Ok(TempFile {
             path: path.to_path_buf(),
             file,
@@ -799,9 +800,7 @@ impl TempFile {
     }
 
     fn commit(mut self, dest: &Path) -> Result<(), GloveError> {
-        self.file
-            .sync_all()
-            .map_err(|e| GloveError::io(&self.path, e))?;
+        self.file.sync_all().map_err(|e| GloveError::io(dest, e))?;
         std::fs::rename(&self.path, dest).map_err(|e| GloveError::io(dest, e))?;
         self.committed = true;
         Ok(())

@@ -1,7 +1,7 @@
 //! Vocabulary: the GloVe store and the people-written tag list resolved against it.
 //!
 //! [`glove`] packs GloVe text into a memory-mapped file and looks words up in it;
-//! [`file`] parses the vocabulary file and turns each tag into a mean GloVe vector.
+//! [`file`](mod@file) parses the vocabulary file and turns each tag into a mean GloVe vector.
 
 pub mod file;
 pub mod glove;
