@@ -490,3 +490,10 @@ fn cli_pack_writes_a_pack_and_reports_bad_rows() {
     assert!(!bad.status.success());
     assert!(stderr.contains("no/such/dir/x.hgv: "), "{stderr}");
 }
+
+#[test]
+fn store_and_vocab_can_be_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<GloveStore>();
+    send_sync::<hark::vocab::ResolvedVocab>();
+}
