@@ -1,1 +1,15 @@
 //! Vocabulary: the GloVe store and the people-written tag list resolved against it.
+//!
+//! [`glove`] packs GloVe text into a memory-mapped file and looks words up in it;
+//! [`file`](mod@file) parses the vocabulary file and turns each tag into a mean GloVe vector.
+
+pub mod file;
+pub mod glove;
+
+pub use file::{
+    check, CheckReport, ResolvedTag, ResolvedVocab, TagDef, VocabError, VocabErrorKind,
+    VocabErrors, VocabFile,
+};
+pub use glove::{
+    pack_text, GloveError, GloveStore, PackOptions, PackStats, PhraseError, RowFormat,
+};
