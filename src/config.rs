@@ -88,7 +88,7 @@ impl Default for ModelSettings {
     fn default() -> Self {
         Self {
             dir: bundled("models/default"),
-            glove: bundled("models/glove/glove-6b-50d.hark"),
+            glove: bundled("models/glove/glove-6b-50d.hgv"),
             vocabulary: bundled("models/vocabulary.txt"),
             watch_vocabulary: true,
         }

@@ -369,9 +369,9 @@ fn shipped_pack_opens_fast_and_knows_music_words() {
 }
 
 /// Compares every shipped int8 row with the f32 text it came from. Needs the 171 MB text
-/// file that `scripts/make_glove_pack.sh` writes (HARK_GLOVE_TEXT, default data/...).
+/// file that `models/glove/make_pack.sh` writes (HARK_GLOVE_TEXT, default data/...).
 #[test]
-#[ignore = "needs glove.6B.50d.txt from scripts/make_glove_pack.sh"]
+#[ignore = "needs glove.6B.50d.txt from models/glove/make_pack.sh"]
 fn shipped_pack_matches_the_f32_text() {
     let text = std::env::var_os("HARK_GLOVE_TEXT")
         .map(PathBuf::from)
