@@ -6,6 +6,7 @@
 //! `mqtt.password_file`, or `mqtt_password` in systemd's `$CREDENTIALS_DIRECTORY`.
 //! `systemd/hark.toml` is the annotated example and documents every key.
 
+use crate::bundled;
 use crate::track::SegmenterParams;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -288,16 +289,6 @@ impl Default for DaemonSettings {
             .map(PathBuf::from)
             .unwrap_or_else(|| std::env::temp_dir().join("hark-state"));
         Self { state_dir, print_tracks: true, exit_at_end: true }
-    }
-}
-
-/// A path inside the installed share directory, or inside the source tree when run from it.
-pub fn bundled(relative: &str) -> PathBuf {
-    let installed = Path::new("/usr/share/hark").join(relative);
-    if installed.exists() {
-        installed
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
     }
 }
 

@@ -19,3 +19,14 @@ pub mod daemon;
 pub mod mqtt;
 #[cfg(feature = "daemon")]
 pub mod track;
+
+/// A path inside the installed share directory (`/usr/share/hark`), or inside the source
+/// tree when run from a checkout: where the bundled model, GloVe pack and demo live.
+pub fn bundled(relative: &str) -> std::path::PathBuf {
+    let installed = std::path::Path::new("/usr/share/hark").join(relative);
+    if installed.exists() {
+        installed
+    } else {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+    }
+}

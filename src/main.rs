@@ -2,12 +2,14 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use hark::bundled;
+use hark::model::Model;
+use hark::score::Selection;
+use hark::tagger::{load_scorer, Tagger};
 use hark::vocab::{self, GloveStore, PackOptions, RowFormat};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// Default location of the shipped GloVe pack, relative to the working directory.
-const DEFAULT_GLOVE: &str = "models/glove/glove-6b-50d.hgv";
 
 /// Zero-shot music tagging on the edge.
 #[derive(Parser, Debug)]
@@ -20,12 +22,111 @@ struct Cli {
 /// Top-level subcommands; each one is a thin call into the library.
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the daemon: capture, tag each track, publish over MQTT (defaults: bundled demo).
+    Run(RunArgs),
+    /// Tag audio files: one JSON line per file (or a table with --pretty).
+    Tag(TagArgs),
+    /// Write a file's log-mel (before standardisation) as .npy [frames, mels].
+    Mel(MelArgs),
+    /// Daemon configuration: validate it and show the effective settings.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Model directories: write an untrained model with seeded random weights.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// GloVe word vectors: pack a text release into hark's memory-mapped format.
     #[command(subcommand)]
     Glove(GloveCommand),
     /// Vocabulary files: check what every tag resolves to.
     #[command(subcommand)]
     Vocab(VocabCommand),
+}
+
+/// Arguments of `hark run`.
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Configuration file (default /etc/hark/hark.toml if it exists, else built-in defaults).
+    #[arg(short, long, env = "HARK_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// Model, GloVe and vocabulary choice shared by the offline commands.
+#[derive(Args, Debug)]
+struct ModelArgs {
+    /// Model directory (model.toml, audio.onnx, word.onnx).
+    #[arg(long, env = "HARK_MODEL", default_value_os_t = bundled("models/default"))]
+    model: PathBuf,
+}
+
+/// Arguments of `hark tag`.
+#[derive(Args, Debug)]
+struct TagArgs {
+    /// Audio files (OGG Vorbis, MP3, FLAC, WAV).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// GloVe pack the vocabulary resolves against.
+    #[arg(long, env = "HARK_GLOVE", default_value_os_t = bundled("models/glove/glove-6b-50d.hgv"))]
+    glove: PathBuf,
+    /// Vocabulary file, one tag a line.
+    #[arg(long, env = "HARK_VOCABULARY", default_value_os_t = bundled("models/vocabulary.txt"))]
+    vocabulary: PathBuf,
+    /// At most this many tags per file (0 = all above threshold).
+    #[arg(long, default_value_t = 5)]
+    top_k: usize,
+    /// Global score threshold (default: the model's recommendation).
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Frames between window starts (default: the window length, no overlap).
+    #[arg(long)]
+    hop: Option<usize>,
+    /// A readable table instead of JSON lines.
+    #[arg(long)]
+    pretty: bool,
+}
+
+/// Arguments of `hark mel`.
+#[derive(Args, Debug)]
+struct MelArgs {
+    /// Audio file.
+    file: PathBuf,
+    /// .npy file to write.
+    #[arg(short, long)]
+    output: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// `hark config …`
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Validate the configuration and print it (secrets masked); exit non-zero on errors.
+    Check(RunArgs),
+}
+
+/// `hark model …`
+#[derive(Subcommand, Debug)]
+enum ModelCommand {
+    /// Write a model directory with seeded random (untrained) weights, for tests and demos.
+    Random(RandomArgs),
+}
+
+/// Arguments of `hark model random`.
+#[derive(Args, Debug)]
+struct RandomArgs {
+    /// Directory to write.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Random seed.
+    #[arg(long, default_value_t = 2019)]
+    seed: u64,
+    /// Embedding size D.
+    #[arg(long, default_value_t = 100)]
+    dim: usize,
+    /// GloVe pack whose identity and size the word branch takes.
+    #[arg(long, default_value_os_t = bundled("models/glove/glove-6b-50d.hgv"))]
+    glove: PathBuf,
 }
 
 /// `hark glove …`
@@ -64,7 +165,7 @@ struct CheckArgs {
     /// Vocabulary file.
     file: PathBuf,
     /// GloVe pack to resolve words against.
-    #[arg(long, env = "HARK_GLOVE", default_value = DEFAULT_GLOVE)]
+    #[arg(long, env = "HARK_GLOVE", default_value_os_t = bundled("models/glove/glove-6b-50d.hgv"))]
     glove: PathBuf,
 }
 
@@ -72,6 +173,11 @@ fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Tag(args) => tag(args),
+        Command::Mel(args) => mel(args),
+        Command::Config(ConfigCommand::Check(args)) => config_check(args),
+        Command::Model(ModelCommand::Random(args)) => model_random(args),
         Command::Glove(GloveCommand::Pack(args)) => glove_pack(args),
         Command::Vocab(VocabCommand::Check(args)) => vocab_check(args),
     };
@@ -148,5 +254,84 @@ fn vocab_check(args: CheckArgs) -> Result<()> {
             report.errors.len()
         );
     }
+    Ok(())
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let settings = hark::config::Settings::load_from_process(args.config.as_deref())?;
+    hark::daemon::run(settings)?;
+    Ok(())
+}
+
+fn config_check(args: RunArgs) -> Result<()> {
+    let settings = hark::config::Settings::load_from_process(args.config.as_deref())?;
+    print!("{}", settings.to_masked_toml());
+    Ok(())
+}
+
+fn tag(args: TagArgs) -> Result<()> {
+    let model = Model::load(&args.model.model)?;
+    let glove = GloveStore::open(&args.glove)?;
+    let scorer = load_scorer(&model, &glove, &args.vocabulary)?;
+    let selection = Selection {
+        threshold: args.threshold.unwrap_or(model.manifest.score_threshold),
+        top_k: args.top_k,
+    };
+    let hop = args.hop.unwrap_or(model.manifest.frontend.window_frames);
+    let tagger = Tagger::new(model, scorer, selection, hop);
+    // A bar only when there is enough to wait for; indicatif hides it when stderr is no tty.
+    let bar = if args.files.len() > 3 {
+        indicatif::ProgressBar::new(args.files.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut failed = 0usize;
+    let stdout = std::io::stdout();
+    for file in &args.files {
+        bar.set_message(file.display().to_string());
+        match tagger.tag_file(file) {
+            Ok(report) => {
+                let mut out = stdout.lock();
+                if args.pretty {
+                    writeln!(out, "{}  ({:.1} s, {} windows)", report.file, report.duration_s, report.windows)?;
+                    if report.tags.is_empty() {
+                        writeln!(out, "    (no tag above threshold)")?;
+                    }
+                    for t in &report.tags {
+                        let bar_len = (t.score.clamp(0.0, 1.0) * 30.0).round() as usize;
+                        writeln!(out, "    {:<24} {:>6.3}  {}", t.tag, t.score, "#".repeat(bar_len))?;
+                    }
+                } else {
+                    writeln!(out, "{}", serde_json::to_string(&report)?)?;
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                bar.suspend(|| eprintln!("error: {e}"));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if failed > 0 {
+        bail!("{failed} of {} file(s) could not be tagged", args.files.len());
+    }
+    Ok(())
+}
+
+fn mel(args: MelArgs) -> Result<()> {
+    let manifest = hark::model::ModelManifest::load(&args.model.model.join("model.toml"))?;
+    let params = &manifest.frontend;
+    let (mel, frames) = hark::tagger::file_log_mel(&args.file, params)?;
+    hark::tagger::write_npy(&args.output, &mel, frames, params.n_mels)
+        .with_context(|| format!("{}: cannot write", args.output.display()))?;
+    eprintln!("{}: {frames} frames x {} mels", args.output.display(), params.n_mels);
+    Ok(())
+}
+
+fn model_random(args: RandomArgs) -> Result<()> {
+    let glove = GloveStore::open(&args.glove)?;
+    hark::model::export::random_model_dir(&args.output, args.seed, "hark-random", glove.identity(), glove.dim(), args.dim)?;
+    eprintln!("{}: untrained model (seed {}, D = {}, G = {})", args.output.display(), args.seed, args.dim, glove.dim());
     Ok(())
 }
