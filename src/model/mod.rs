@@ -283,7 +283,8 @@ fn position(line: usize, column: usize) -> String {
 }
 
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    // `get` rather than indexing: an offset inside a multi-byte character must not panic.
+    let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
