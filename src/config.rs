@@ -367,6 +367,9 @@ impl Settings {
         if !(0.0..=2.0).contains(&t.novelty_threshold) {
             return Err(bad("tracks.novelty_threshold", format!("must be within 0..2, is {}", t.novelty_threshold)));
         }
+        if !(t.novelty_ratio >= 0.0) {
+            return Err(bad("tracks.novelty_ratio", format!("must not be negative, is {}", t.novelty_ratio)));
+        }
         if t.novelty_windows == 0 {
             return Err(bad("tracks.novelty_windows", "must be at least 1".into()));
         }

@@ -186,7 +186,13 @@ async fn run_async(settings: Settings) -> Result<(), DaemonError> {
     let frontend_thread = {
         let params = loaded.model.manifest.frontend.clone();
         let hop = settings.stream.window_hop_frames;
-        let limit = settings.stream.queue_windows as u64;
+        // A live device cannot wait, so a full queue drops windows; a file or pipe can wait,
+        // so it never loses a window (the bounded channel pushes back to the reader instead).
+        let limit = if settings.source.kind == SourceKind::Alsa {
+            settings.stream.queue_windows as u64
+        } else {
+            u64::MAX
+        };
         let (stats, beats, queued, stop) = (stats.clone(), beats.clone(), queued_windows.clone(), stop.clone());
         std::thread::Builder::new()
             .name("hark-frontend".into())
@@ -553,7 +559,11 @@ fn frontend_loop(
                 }
                 let Some((_, fe)) = frontend.as_mut() else { continue };
                 let mut ready: Vec<Vec<f32>> = Vec::new();
-                fe.push(&chunk.samples, |w| ready.push(w.to_vec()));
+                if let Err(e) = fe.push(&chunk.samples, |w| ready.push(w.to_vec())) {
+                    tracing::error!(error = %e, "front-end rejected a chunk; restarting it");
+                    frontend = None;
+                    continue;
+                }
                 for mel in ready {
                     stats.windows.fetch_add(1, Ordering::Relaxed);
                     let start_s = epoch_s + window_index as f64 * hop as f64 * frame_s;

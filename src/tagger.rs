@@ -168,9 +168,9 @@ impl Tagger {
             let window_samples = (params.window_frames - 1) * params.hop_length + params.n_fft;
             let needed = (window_samples as f64 * f64::from(rate) / f64::from(params.sample_rate)).ceil() as u64 + 64;
             let pad = vec![0.0f32; needed.saturating_sub(samples) as usize];
-            windows += frontend.push(&pad, |w| pending.extend_from_slice(w)).map_err(frontend_err)?;
+            frontend.push(&pad, |w| pending.extend_from_slice(w)).map_err(frontend_err)?;
         }
-        windows += frontend.finish(|w| pending.extend_from_slice(w)).map_err(frontend_err)?;
+        frontend.finish(|w| pending.extend_from_slice(w)).map_err(frontend_err)?;
         self.embed_pending(&mut pending, &mut mean)?;
         let embedding = mean.mean().ok_or_else(|| TagError::Empty(path.to_path_buf()))?;
         Ok((embedding, mean.count(), samples as f64 / f64::from(rate)))
@@ -225,6 +225,7 @@ pub fn file_log_mel(path: &Path, params: &crate::frontend::FrontendParams) -> Re
 
 /// Writes a row-major f32 matrix as a `.npy` file.
 pub fn write_npy(path: &Path, data: &[f32], rows: usize, cols: usize) -> std::io::Result<()> {
+    use npyz::WriterBuilder;
     let file = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut writer = npyz::WriteOptions::new()
         .default_dtype()

@@ -17,7 +17,7 @@ opusdec --quiet --rate 48000 "$wz/track5.opus" recovery-ops.wav
 cut() { sox "$1" -r 22050 -c 1 -b 16 "$2" trim "$3" "$4" fade t 0.05 0 0.05; }
 cut pk3/sound/cdtracks/stairs.ogg a.wav 40 35
 cut recovery-ops.wav b.wav 60 35
-cut pk3/sound/cdtracks/thunder.ogg c.wav 5 35
+cut pk3/sound/cdtracks/desert3.ogg c.wav 30 35
 cut pk3/sound/cdtracks/northern-lights.ogg d.wav 60 35
 sox -n -r 22050 -c 1 -b 16 gap.wav trim 0 3
 # a | gap | b, hard cut to c | gap | d

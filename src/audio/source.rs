@@ -251,7 +251,7 @@ fn capture_once(
     stop: &AtomicBool,
     stats: &Arc<SourceStats>,
 ) -> Result<(), SourceError> {
-    use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+    use cpal::traits::{DeviceTrait, StreamTrait};
     let host = cpal::default_host();
     let device = pick_device(&host, &settings.device)?;
     let name = device.name().unwrap_or_else(|_| "?".into());
@@ -357,7 +357,8 @@ fn candidate_configs(
         }
     }
     // Fewer channels first: less to mix down, and mono is what the model wants.
-    out[1.min(out.len())..].sort_by_key(|(c, f)| (c.channels, *f != SampleFormat::I16));
+    let first = 1.min(out.len());
+    out[first..].sort_by_key(|(c, f)| (c.channels, *f != SampleFormat::I16));
     Ok(out)
 }
 
@@ -398,7 +399,7 @@ fn build_stream(
     };
     match format {
         cpal::SampleFormat::I16 => {
-            let mut deliver = deliver;
+            let deliver = deliver;
             device.build_input_stream(
                 config,
                 move |data: &[i16], _: &cpal::InputCallbackInfo| {
@@ -409,7 +410,7 @@ fn build_stream(
             )
         }
         _ => {
-            let mut deliver = deliver;
+            let deliver = deliver;
             device.build_input_stream(
                 config,
                 move |data: &[f32], _: &cpal::InputCallbackInfo| {

@@ -531,7 +531,8 @@ pub fn random_model_dir(
         embedding_dim: d,
         glove_dim,
         glove: glove_identity.to_string(),
-        score_threshold: 0.5,
+        // Untrained scores carry no meaning; 0 lets the plumbing show its top-k.
+        score_threshold: 0.0,
         frontend,
         files: ModelFiles::default(),
         training: BTreeMap::new(),

@@ -18,9 +18,12 @@ pub struct SegmenterParams {
     pub silence_db: f32,
     /// Silence must last this long to end a track.
     pub silence_min_s: f64,
-    /// Cosine distance between recent windows and the track mean that marks new music
-    /// (0 disables novelty boundaries).
+    /// Cosine distance between recent windows and the track mean that always marks new
+    /// music (0 disables this absolute rule).
     pub novelty_threshold: f32,
+    /// New music also when the distance exceeds this many times the track's own mean
+    /// distance so far: scale-free, so it works whatever the model's spread (0 disables).
+    pub novelty_ratio: f32,
     /// How many recent windows are compared against the track mean.
     pub novelty_windows: usize,
     /// Tracks shorter than this are dropped (command boundaries excepted).
@@ -35,6 +38,7 @@ impl Default for SegmenterParams {
             silence_db: -50.0,
             silence_min_s: 1.5,
             novelty_threshold: 0.3,
+            novelty_ratio: 6.0,
             novelty_windows: 4,
             min_track_s: 10.0,
             max_track_s: 900.0,
@@ -95,8 +99,13 @@ struct Current {
     start_s: f64,
     end_s: f64,
     mean: MeanEmbedding,
-    /// The most recent windows (start time, embedding), not yet in `mean`.
-    recent: VecDeque<(f64, Vec<f32>)>,
+    /// The most recent windows (start, end, embedding), not yet in `mean`.
+    recent: VecDeque<(f64, f64, Vec<f32>)>,
+    /// End of the newest window already folded into `mean`.
+    settled_end_s: f64,
+    /// Sum and count of the novelty distances seen in this track: its own baseline.
+    novelty_sum: f64,
+    novelty_count: usize,
 }
 
 /// Splits a stream of windows into tracks.
@@ -174,13 +183,17 @@ impl Segmenter {
             end_s,
             mean: MeanEmbedding::new(embedding.len()),
             recent: VecDeque::with_capacity(k + 1),
+            novelty_sum: 0.0,
+            novelty_count: 0,
+            settled_end_s: start_s,
         });
         cur.end_s = end_s;
-        cur.recent.push_back((start_s, embedding.to_vec()));
+        cur.recent.push_back((start_s, end_s, embedding.to_vec()));
         if cur.recent.len() > k {
             // The oldest recent window is now settled: it joins the track mean.
-            if let Some((_, old)) = cur.recent.pop_front() {
+            if let Some((_, old_end, old)) = cur.recent.pop_front() {
                 cur.mean.add(&old);
+                cur.settled_end_s = old_end;
             }
         }
         if outcome.finished.is_none() && outcome.dropped.is_none() {
@@ -201,7 +214,7 @@ impl Segmenter {
     pub fn provisional(&self) -> Option<(f64, usize, Vec<f32>)> {
         let cur = self.current.as_ref()?;
         let mut all = cur.mean.clone();
-        cur.recent.iter().for_each(|(_, w)| {
+        cur.recent.iter().for_each(|(_, _, w)| {
             all.add(w);
         });
         all.mean().map(|m| (cur.start_s, all.count(), m))
@@ -224,49 +237,59 @@ impl Segmenter {
 
     /// Splits when the recent windows have drifted from the settled track mean.
     fn novelty_split(&mut self) -> Option<Outcome> {
-        let threshold = self.params.novelty_threshold;
-        let cur = self.current.as_ref()?;
+        let (threshold, ratio) = (self.params.novelty_threshold, self.params.novelty_ratio);
         let k = self.params.novelty_windows.max(1);
-        if threshold <= 0.0 || cur.recent.len() < k {
+        let min_track_s = self.params.min_track_s;
+        let cur = self.current.as_mut()?;
+        if (threshold <= 0.0 && ratio <= 0.0) || cur.recent.len() < k {
             return None;
         }
         let settled = cur.mean.mean()?;
-        // The settled part alone must already make a track worth reporting.
         let recent_start = cur.recent.front()?.0;
-        if recent_start - cur.start_s < self.params.min_track_s {
-            return None;
-        }
         let mut recent = MeanEmbedding::new(self.dim);
-        cur.recent.iter().for_each(|(_, w)| {
+        cur.recent.iter().for_each(|(_, _, w)| {
             recent.add(w);
         });
         let recent_mean = recent.mean()?;
         let distance = 1.0 - cosine(&settled, &recent_mean);
-        if distance < threshold {
+        let baseline = (cur.novelty_count >= 5).then(|| cur.novelty_sum / cur.novelty_count as f64);
+        let absolute_hit = threshold > 0.0 && distance >= threshold;
+        let relative_hit = ratio > 0.0 && baseline.is_some_and(|b| f64::from(distance) > f64::from(ratio) * b.max(1e-6));
+        tracing::trace!(at_s = recent_start, distance, baseline, "novelty");
+        if !(absolute_hit || relative_hit) {
+            cur.novelty_sum += f64::from(distance);
+            cur.novelty_count += 1;
             return None;
         }
+        // The settled part alone must already make a track worth reporting.
+        if recent_start - cur.start_s < min_track_s {
+            return None;
+        }
+        let cur = self.current.as_ref()?;
         // Only the recent windows that sound like what follows them move to the new track;
         // the ones that still sound like the settled track stay with it.
-        let recent: Vec<&(f64, Vec<f32>)> = cur.recent.iter().collect();
+        let recent: Vec<&(f64, f64, Vec<f32>)> = cur.recent.iter().collect();
         let split = (0..recent.len())
             .find(|&i| {
                 let mut after = MeanEmbedding::new(self.dim);
-                recent[i..].iter().for_each(|(_, w)| {
+                recent[i..].iter().for_each(|(_, _, w)| {
                     after.add(w);
                 });
-                after.mean().is_some_and(|a| cosine(&recent[i].1, &a) > cosine(&recent[i].1, &settled))
+                after.mean().is_some_and(|a| cosine(&recent[i].2, &a) > cosine(&recent[i].2, &settled))
             })
             .unwrap_or(0);
-        let split_s = recent[split].0;
+        // The change lies inside the first new window but after the last old one ended.
+        let last_old_end = if split > 0 { recent[split - 1].1 } else { cur.settled_end_s };
+        let split_s = recent[split].0.max(last_old_end);
         if split_s - cur.start_s < self.params.min_track_s {
             return None;
         }
-        tracing::debug!(distance, threshold, split_s, "novelty boundary");
+        tracing::debug!(distance, ?baseline, split_s, "novelty boundary");
         let mut cur = self.current.take()?;
         let mut old = cur.mean.clone();
-        let mut carried: Vec<(f64, Vec<f32>)> = cur.recent.drain(..).collect();
+        let mut carried: Vec<(f64, f64, Vec<f32>)> = cur.recent.drain(..).collect();
         let new_part = carried.split_off(split);
-        carried.iter().for_each(|(_, w)| {
+        carried.iter().for_each(|(_, _, w)| {
             old.add(w);
         });
         let finished = FinishedTrack {
@@ -281,6 +304,9 @@ impl Segmenter {
             end_s: cur.end_s,
             mean: MeanEmbedding::new(self.dim),
             recent: VecDeque::with_capacity(k + 1),
+            novelty_sum: 0.0,
+            novelty_count: 0,
+            settled_end_s: split_s,
         };
         next.recent.extend(new_part);
         self.current = Some(next);
@@ -292,7 +318,7 @@ impl Segmenter {
             return Outcome::default();
         };
         let mut mean = cur.mean;
-        cur.recent.iter().for_each(|(_, w)| {
+        cur.recent.iter().for_each(|(_, _, w)| {
             mean.add(w);
         });
         let Some(embedding) = mean.mean() else {
