@@ -511,7 +511,10 @@ fn malformed_toml_names_the_file_line_and_field() {
 
     std::fs::write(
         &path,
-        good.replace("score_threshold = 0.5", "score_threshold = 3.0"),
+        good.lines()
+            .map(|l| if l.starts_with("score_threshold") { "score_threshold = 3.0" } else { l })
+            .collect::<Vec<_>>()
+            .join("\n"),
     )
     .unwrap();
     let err = Model::load(dir.path()).unwrap_err();
