@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/setup.sh
-cargo test --workspace --locked --all-targets
+cargo test --workspace --locked
