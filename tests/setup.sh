@@ -3,7 +3,7 @@
 # ALSA headers for cpal, the mosquitto broker and alsa-utils for the integration tests,
 # the Rust components used by the checks. Run as root (or with sudo available).
 set -euo pipefail
-pkgs=(libasound2-dev pkg-config mosquitto alsa-utils)
+pkgs=(libasound2-dev pkg-config mosquitto alsa-utils systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
