@@ -170,7 +170,10 @@ pub struct StreamSettings {
 
 impl Default for StreamSettings {
     fn default() -> Self {
-        Self { window_hop_frames: 65, queue_windows: 16 }
+        Self {
+            window_hop_frames: 65,
+            queue_windows: 16,
+        }
     }
 }
 
@@ -188,7 +191,11 @@ pub struct TagSettings {
 
 impl Default for TagSettings {
     fn default() -> Self {
-        Self { threshold: None, top_k: 5, now_interval_s: 5.0 }
+        Self {
+            threshold: None,
+            top_k: 5,
+            now_interval_s: 5.0,
+        }
     }
 }
 
@@ -267,7 +274,11 @@ pub struct HomeAssistantConfig {
 
 impl Default for HomeAssistantConfig {
     fn default() -> Self {
-        Self { enabled: false, discovery_prefix: "homeassistant".into(), name: "hark".into() }
+        Self {
+            enabled: false,
+            discovery_prefix: "homeassistant".into(),
+            name: "hark".into(),
+        }
     }
 }
 
@@ -288,7 +299,11 @@ impl Default for DaemonSettings {
         let state_dir = std::env::var_os("STATE_DIRECTORY")
             .map(PathBuf::from)
             .unwrap_or_else(|| std::env::temp_dir().join("hark-state"));
-        Self { state_dir, print_tracks: true, exit_at_end: true }
+        Self {
+            state_dir,
+            print_tracks: true,
+            exit_at_end: true,
+        }
     }
 }
 
@@ -304,10 +319,17 @@ impl Settings {
             None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
         };
         let origin = file.display().to_string();
-        let hark_env: config::Map<String, String> =
-            env.iter().filter(|(k, _)| k.starts_with("HARK_")).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let hark_env: config::Map<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("HARK_"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let built = config::Config::builder()
-            .add_source(config::File::from(file.as_path()).format(config::FileFormat::Toml).required(required))
+            .add_source(
+                config::File::from(file.as_path())
+                    .format(config::FileFormat::Toml)
+                    .required(required),
+            )
             .add_source(
                 config::Environment::with_prefix("HARK")
                     .prefix_separator("_")
@@ -316,9 +338,17 @@ impl Settings {
                     .source(Some(hark_env)),
             )
             .build()
-            .map_err(|source| ConfigError::Load { origin: origin.clone(), source })?;
+            .map_err(|source| ConfigError::Load {
+                origin: origin.clone(),
+                source,
+            })?;
         let mut settings: Settings =
-            built.try_deserialize().map_err(|source| ConfigError::Load { origin: origin.clone(), source })?;
+            built
+                .try_deserialize()
+                .map_err(|source| ConfigError::Load {
+                    origin: origin.clone(),
+                    source,
+                })?;
         settings.read_secrets(env)?;
         settings.validate(&origin)?;
         Ok(settings)
@@ -355,20 +385,32 @@ impl Settings {
             problem,
         };
         let t = &self.tracks;
-        if !(t.silence_min_s > 0.0) {
-            return Err(bad("tracks.silence_min_s", format!("must be > 0, is {}", t.silence_min_s)));
+        if !positive(t.silence_min_s) {
+            return Err(bad(
+                "tracks.silence_min_s",
+                format!("must be > 0, is {}", t.silence_min_s),
+            ));
         }
-        if !(t.min_track_s >= 0.0) || !(t.max_track_s > t.min_track_s) {
+        if !non_negative(t.min_track_s) || !positive(t.max_track_s - t.min_track_s) {
             return Err(bad(
                 "tracks.max_track_s",
-                format!("must be greater than tracks.min_track_s ({} ≤ {})", t.max_track_s, t.min_track_s),
+                format!(
+                    "must be greater than tracks.min_track_s ({} ≤ {})",
+                    t.max_track_s, t.min_track_s
+                ),
             ));
         }
         if !(0.0..=2.0).contains(&t.novelty_threshold) {
-            return Err(bad("tracks.novelty_threshold", format!("must be within 0..2, is {}", t.novelty_threshold)));
+            return Err(bad(
+                "tracks.novelty_threshold",
+                format!("must be within 0..2, is {}", t.novelty_threshold),
+            ));
         }
-        if !(t.novelty_ratio >= 0.0) {
-            return Err(bad("tracks.novelty_ratio", format!("must not be negative, is {}", t.novelty_ratio)));
+        if !non_negative(f64::from(t.novelty_ratio)) {
+            return Err(bad(
+                "tracks.novelty_ratio",
+                format!("must not be negative, is {}", t.novelty_ratio),
+            ));
         }
         if t.novelty_windows == 0 {
             return Err(bad("tracks.novelty_windows", "must be at least 1".into()));
@@ -381,10 +423,13 @@ impl Settings {
         }
         if let Some(th) = self.tags.threshold {
             if !(-1.0..=1.0).contains(&th) {
-                return Err(bad("tags.threshold", format!("must be within -1..1, is {th}")));
+                return Err(bad(
+                    "tags.threshold",
+                    format!("must be within -1..1, is {th}"),
+                ));
             }
         }
-        if !(self.tags.now_interval_s >= 0.0) {
+        if !non_negative(self.tags.now_interval_s) {
             return Err(bad("tags.now_interval_s", "must not be negative".into()));
         }
         if self.source.kind == SourceKind::Stdin {
@@ -395,21 +440,30 @@ impl Settings {
                 return Err(bad("source.stdin_channels", "must be > 0".into()));
             }
         }
-        if !(self.source.retry_max_s > 0.0) {
+        if !positive(self.source.retry_max_s) {
             return Err(bad("source.retry_max_s", "must be > 0".into()));
         }
         if !self.mqtt.host.is_empty() && self.mqtt.port == 0 {
             return Err(bad("mqtt.port", "must be > 0".into()));
         }
         if self.mqtt.prefix.is_empty() || self.mqtt.prefix.contains(['+', '#']) {
-            return Err(bad("mqtt.prefix", "must be non-empty and free of MQTT wildcards".into()));
+            return Err(bad(
+                "mqtt.prefix",
+                "must be non-empty and free of MQTT wildcards".into(),
+            ));
         }
         if self.mqtt.device.contains(['+', '#', '/']) {
-            return Err(bad("mqtt.device", "must be free of '/', '+' and '#'".into()));
+            return Err(bad(
+                "mqtt.device",
+                "must be free of '/', '+' and '#'".into(),
+            ));
         }
         if let Some(tls) = &self.mqtt.tls {
             if tls.client_cert.is_some() != tls.client_key.is_some() {
-                return Err(bad("mqtt.tls.client_key", "client_cert and client_key go together".into()));
+                return Err(bad(
+                    "mqtt.tls.client_key",
+                    "client_cert and client_key go together".into(),
+                ));
             }
         }
         Ok(())
@@ -433,8 +487,19 @@ impl Settings {
         if shown.mqtt.password.is_some() {
             shown.mqtt.password = Some("********".into());
         }
-        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot show configuration: {e}\n"))
+        toml::to_string_pretty(&shown)
+            .unwrap_or_else(|e| format!("# cannot show configuration: {e}\n"))
     }
+}
+
+/// True for numbers above zero; false for zero, negatives and NaN.
+fn positive(x: f64) -> bool {
+    x > 0.0
+}
+
+/// True for zero and above; false for negatives and NaN.
+fn non_negative(x: f64) -> bool {
+    x >= 0.0
 }
 
 #[cfg(test)]
@@ -443,7 +508,10 @@ mod tests {
     use std::io::Write;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn file(text: &str) -> tempfile::NamedTempFile {
@@ -461,10 +529,15 @@ mod tests {
 
     #[test]
     fn file_values_and_env_overrides_apply() {
-        let f = file("[mqtt]\nhost = \"broker.local\"\nport = 1884\n[tracks]\nsilence_db = -40.0\n");
+        let f =
+            file("[mqtt]\nhost = \"broker.local\"\nport = 1884\n[tracks]\nsilence_db = -40.0\n");
         let s = Settings::load(
             Some(f.path()),
-            &env(&[("HARK_MQTT__PORT", "1999"), ("HARK_TAGS__TOP_K", "3"), ("OTHER", "x")]),
+            &env(&[
+                ("HARK_MQTT__PORT", "1999"),
+                ("HARK_TAGS__TOP_K", "3"),
+                ("OTHER", "x"),
+            ]),
         )
         .unwrap();
         assert_eq!(s.mqtt.host, "broker.local");
@@ -476,10 +549,14 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
         let f = file("[mqtt]\nhots = \"x\"\n");
-        let e = Settings::load(Some(f.path()), &env(&[])).unwrap_err().to_string();
+        let e = Settings::load(Some(f.path()), &env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("hots"), "{e}");
         let f = file("[tracks]\nmin_track_s = 50.0\nmax_track_s = 20.0\n");
-        let e = Settings::load(Some(f.path()), &env(&[])).unwrap_err().to_string();
+        let e = Settings::load(Some(f.path()), &env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("tracks.max_track_s"), "{e}");
         let e = Settings::load(Some(Path::new("/nonexistent/hark.toml")), &env(&[])).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/hark.toml"), "{e}");

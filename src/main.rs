@@ -295,13 +295,23 @@ fn tag(args: TagArgs) -> Result<()> {
             Ok(report) => {
                 let mut out = stdout.lock();
                 if args.pretty {
-                    writeln!(out, "{}  ({:.1} s, {} windows)", report.file, report.duration_s, report.windows)?;
+                    writeln!(
+                        out,
+                        "{}  ({:.1} s, {} windows)",
+                        report.file, report.duration_s, report.windows
+                    )?;
                     if report.tags.is_empty() {
                         writeln!(out, "    (no tag above threshold)")?;
                     }
                     for t in &report.tags {
                         let bar_len = (t.score.clamp(0.0, 1.0) * 30.0).round() as usize;
-                        writeln!(out, "    {:<24} {:>6.3}  {}", t.tag, t.score, "#".repeat(bar_len))?;
+                        writeln!(
+                            out,
+                            "    {:<24} {:>6.3}  {}",
+                            t.tag,
+                            t.score,
+                            "#".repeat(bar_len)
+                        )?;
                     }
                 } else {
                     writeln!(out, "{}", serde_json::to_string(&report)?)?;
@@ -316,7 +326,10 @@ fn tag(args: TagArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     if failed > 0 {
-        bail!("{failed} of {} file(s) could not be tagged", args.files.len());
+        bail!(
+            "{failed} of {} file(s) could not be tagged",
+            args.files.len()
+        );
     }
     Ok(())
 }
@@ -327,13 +340,30 @@ fn mel(args: MelArgs) -> Result<()> {
     let (mel, frames) = hark::tagger::file_log_mel(&args.file, params)?;
     hark::tagger::write_npy(&args.output, &mel, frames, params.n_mels)
         .with_context(|| format!("{}: cannot write", args.output.display()))?;
-    eprintln!("{}: {frames} frames x {} mels", args.output.display(), params.n_mels);
+    eprintln!(
+        "{}: {frames} frames x {} mels",
+        args.output.display(),
+        params.n_mels
+    );
     Ok(())
 }
 
 fn model_random(args: RandomArgs) -> Result<()> {
     let glove = GloveStore::open(&args.glove)?;
-    hark::model::export::random_model_dir(&args.output, args.seed, "hark-random", glove.identity(), glove.dim(), args.dim)?;
-    eprintln!("{}: untrained model (seed {}, D = {}, G = {})", args.output.display(), args.seed, args.dim, glove.dim());
+    hark::model::export::random_model_dir(
+        &args.output,
+        args.seed,
+        "hark-random",
+        glove.identity(),
+        glove.dim(),
+        args.dim,
+    )?;
+    eprintln!(
+        "{}: untrained model (seed {}, D = {}, G = {})",
+        args.output.display(),
+        args.seed,
+        args.dim,
+        glove.dim()
+    );
     Ok(())
 }

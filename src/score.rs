@@ -70,13 +70,21 @@ impl Scorer {
     /// Builds a scorer from tags and their embeddings (row-major, `tags.len()` rows of `dim`).
     pub fn new(tags: Vec<TagSpec>, embeddings: &[f32], dim: usize) -> Result<Self, ScoreError> {
         if dim == 0 || embeddings.len() != tags.len() * dim {
-            return Err(ScoreError::Shape { values: embeddings.len(), tags: tags.len(), dim });
+            return Err(ScoreError::Shape {
+                values: embeddings.len(),
+                tags: tags.len(),
+                dim,
+            });
         }
         let mut unit_rows = embeddings.to_vec();
         for row in unit_rows.chunks_exact_mut(dim) {
             normalize(row);
         }
-        Ok(Self { tags, unit_rows, dim })
+        Ok(Self {
+            tags,
+            unit_rows,
+            dim,
+        })
     }
 
     /// Embedding size the scorer expects.
@@ -102,13 +110,20 @@ impl Scorer {
     /// Cosine score of every tag, in vocabulary order.
     pub fn score_all(&self, track: &[f32]) -> Result<Vec<f32>, ScoreError> {
         if track.len() != self.dim {
-            return Err(ScoreError::TrackDim { got: track.len(), expected: self.dim });
+            return Err(ScoreError::TrackDim {
+                got: track.len(),
+                expected: self.dim,
+            });
         }
         let norm = dot(track, track).sqrt();
         if norm == 0.0 || !norm.is_finite() {
             return Ok(vec![0.0; self.tags.len()]);
         }
-        Ok(self.unit_rows.chunks_exact(self.dim).map(|row| dot(row, track) / norm).collect())
+        Ok(self
+            .unit_rows
+            .chunks_exact(self.dim)
+            .map(|row| dot(row, track) / norm)
+            .collect())
     }
 
     /// Every tag with its score, best first (ties keep vocabulary order).
@@ -118,7 +133,10 @@ impl Scorer {
             .tags
             .iter()
             .zip(scores)
-            .map(|(t, score)| TagScore { tag: t.label.clone(), score })
+            .map(|(t, score)| TagScore {
+                tag: t.label.clone(),
+                score,
+            })
             .collect();
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(ranked)
@@ -132,7 +150,10 @@ impl Scorer {
             .iter()
             .zip(scores)
             .filter(|(t, s)| *s >= t.threshold.unwrap_or(rule.threshold))
-            .map(|(t, score)| TagScore { tag: t.label.clone(), score })
+            .map(|(t, score)| TagScore {
+                tag: t.label.clone(),
+                score,
+            })
             .collect();
         chosen.sort_by(|a, b| b.score.total_cmp(&a.score));
         if rule.top_k > 0 {
@@ -152,7 +173,10 @@ pub struct MeanEmbedding {
 impl MeanEmbedding {
     /// An empty mean over embeddings of size `dim`.
     pub fn new(dim: usize) -> Self {
-        Self { sum: vec![0.0; dim], count: 0 }
+        Self {
+            sum: vec![0.0; dim],
+            count: 0,
+        }
     }
 
     /// Adds one window embedding; embeddings of the wrong size are ignored and reported.
@@ -216,7 +240,10 @@ mod tests {
     use super::*;
 
     fn spec(label: &str, threshold: Option<f32>) -> TagSpec {
-        TagSpec { label: label.into(), threshold }
+        TagSpec {
+            label: label.into(),
+            threshold,
+        }
     }
 
     #[test]
@@ -229,8 +256,12 @@ mod tests {
     #[test]
     fn ranking_orders_by_cosine_and_is_scale_invariant() {
         let emb = [1.0, 0.0, 0.0, 2.0, 3.0, 3.0];
-        let s = Scorer::new(vec![spec("x", None), spec("y", None), spec("xy", None)], &emb, 2)
-            .unwrap();
+        let s = Scorer::new(
+            vec![spec("x", None), spec("y", None), spec("xy", None)],
+            &emb,
+            2,
+        )
+        .unwrap();
         let r = s.ranked(&[10.0, 1.0]).unwrap();
         let order: Vec<_> = r.iter().map(|t| t.tag.as_str()).collect();
         assert_eq!(order, ["x", "xy", "y"]);
@@ -243,13 +274,33 @@ mod tests {
     #[test]
     fn per_tag_threshold_overrides_global_and_top_k_cuts() {
         let emb = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
-        let tags = vec![spec("x", None), spec("y", Some(-0.5)), spec("xy", Some(0.99))];
+        let tags = vec![
+            spec("x", None),
+            spec("y", Some(-0.5)),
+            spec("xy", Some(0.99)),
+        ];
         let s = Scorer::new(tags, &emb, 2).unwrap();
-        let rule = Selection { threshold: 0.5, top_k: 0 };
-        let got: Vec<_> = s.select(&[1.0, 0.0], rule).unwrap().into_iter().map(|t| t.tag).collect();
+        let rule = Selection {
+            threshold: 0.5,
+            top_k: 0,
+        };
+        let got: Vec<_> = s
+            .select(&[1.0, 0.0], rule)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.tag)
+            .collect();
         // x: 1.0 ≥ 0.5; y: 0.0 ≥ -0.5 (own threshold); xy: 0.707 < 0.99 (own threshold).
         assert_eq!(got, ["x", "y"]);
-        let top1 = s.select(&[1.0, 0.0], Selection { threshold: 0.5, top_k: 1 }).unwrap();
+        let top1 = s
+            .select(
+                &[1.0, 0.0],
+                Selection {
+                    threshold: 0.5,
+                    top_k: 1,
+                },
+            )
+            .unwrap();
         assert_eq!(top1.len(), 1);
         assert_eq!(top1[0].tag, "x");
     }
@@ -261,7 +312,13 @@ mod tests {
             Err(ScoreError::Shape { .. })
         ));
         let s = Scorer::new(vec![spec("x", None)], &[1.0, 2.0], 2).unwrap();
-        assert_eq!(s.score_all(&[1.0]), Err(ScoreError::TrackDim { got: 1, expected: 2 }));
+        assert_eq!(
+            s.score_all(&[1.0]),
+            Err(ScoreError::TrackDim {
+                got: 1,
+                expected: 2
+            })
+        );
     }
 
     #[test]

@@ -78,7 +78,11 @@ pub struct VocabularyScorer {
 }
 
 /// Reads, resolves and embeds a vocabulary file: the one path for start-up and reloads.
-pub fn load_scorer(model: &Model, glove: &GloveStore, vocabulary: &Path) -> Result<VocabularyScorer, TagError> {
+pub fn load_scorer(
+    model: &Model,
+    glove: &GloveStore,
+    vocabulary: &Path,
+) -> Result<VocabularyScorer, TagError> {
     let m = &model.manifest;
     if glove.dim() != m.glove_dim {
         return Err(TagError::GloveMismatch {
@@ -98,11 +102,27 @@ pub fn load_scorer(model: &Model, glove: &GloveStore, vocabulary: &Path) -> Resu
     for t in tags {
         vectors.extend_from_slice(&t.vector);
     }
-    let embeddings = if tags.is_empty() { Vec::new() } else { model.word.embed(&vectors, tags.len())? };
-    let specs = tags.iter().map(|t| TagSpec { label: t.label.clone(), threshold: t.threshold }).collect();
+    let embeddings = if tags.is_empty() {
+        Vec::new()
+    } else {
+        model.word.embed(&vectors, tags.len())?
+    };
+    let specs = tags
+        .iter()
+        .map(|t| TagSpec {
+            label: t.label.clone(),
+            threshold: t.threshold,
+        })
+        .collect();
     let scorer = Scorer::new(specs, &embeddings, m.embedding_dim)?;
-    let name = vocabulary.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(VocabularyScorer { scorer, identity: format!("{name}#{}", resolved.identity()) })
+    let name = vocabulary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(VocabularyScorer {
+        scorer,
+        identity: format!("{name}#{}", resolved.identity()),
+    })
 }
 
 /// One line of `hark tag` output.
@@ -133,8 +153,18 @@ pub struct Tagger {
 
 impl Tagger {
     /// A tagger with `hop_frames` between windows (the window length gives no overlap).
-    pub fn new(model: Model, vocabulary: VocabularyScorer, selection: Selection, hop_frames: usize) -> Self {
-        Self { model, vocabulary, selection, hop_frames: hop_frames.max(1) }
+    pub fn new(
+        model: Model,
+        vocabulary: VocabularyScorer,
+        selection: Selection,
+        hop_frames: usize,
+    ) -> Self {
+        Self {
+            model,
+            vocabulary,
+            selection,
+            hop_frames: hop_frames.max(1),
+        }
     }
 
     /// The model in use.
@@ -145,17 +175,24 @@ impl Tagger {
     /// The mean window embedding of a file, its window count and duration in seconds.
     pub fn embed_file(&self, path: &Path) -> Result<(Vec<f32>, usize, f64), TagError> {
         let params = &self.model.manifest.frontend;
-        let frontend_err = |source| TagError::Frontend { path: path.to_path_buf(), source };
+        let frontend_err = |source| TagError::Frontend {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut decoder = FileDecoder::open(path)?;
         let rate = decoder.sample_rate();
-        let mut frontend = StreamingFrontend::new(params, rate, self.hop_frames).map_err(frontend_err)?;
-        let mut pending: Vec<f32> = Vec::with_capacity(BATCH * params.window_frames * params.n_mels);
+        let mut frontend =
+            StreamingFrontend::new(params, rate, self.hop_frames).map_err(frontend_err)?;
+        let mut pending: Vec<f32> =
+            Vec::with_capacity(BATCH * params.window_frames * params.n_mels);
         let mut mean = MeanEmbedding::new(self.model.manifest.embedding_dim);
         let mut samples: u64 = 0;
         let mut windows = 0usize;
         while let Some(block) = decoder.next_block()? {
             samples += block.len() as u64;
-            windows += frontend.push(&block, |w| pending.extend_from_slice(w)).map_err(frontend_err)?;
+            windows += frontend
+                .push(&block, |w| pending.extend_from_slice(w))
+                .map_err(frontend_err)?;
             if pending.len() >= BATCH * params.window_frames * params.n_mels {
                 self.embed_pending(&mut pending, &mut mean)?;
             }
@@ -166,17 +203,29 @@ impl Tagger {
         if windows == 0 {
             // Shorter than one window: pad with silence so short clips still get tags.
             let window_samples = (params.window_frames - 1) * params.hop_length + params.n_fft;
-            let needed = (window_samples as f64 * f64::from(rate) / f64::from(params.sample_rate)).ceil() as u64 + 64;
+            let needed = (window_samples as f64 * f64::from(rate) / f64::from(params.sample_rate))
+                .ceil() as u64
+                + 64;
             let pad = vec![0.0f32; needed.saturating_sub(samples) as usize];
-            frontend.push(&pad, |w| pending.extend_from_slice(w)).map_err(frontend_err)?;
+            frontend
+                .push(&pad, |w| pending.extend_from_slice(w))
+                .map_err(frontend_err)?;
         }
-        frontend.finish(|w| pending.extend_from_slice(w)).map_err(frontend_err)?;
+        frontend
+            .finish(|w| pending.extend_from_slice(w))
+            .map_err(frontend_err)?;
         self.embed_pending(&mut pending, &mut mean)?;
-        let embedding = mean.mean().ok_or_else(|| TagError::Empty(path.to_path_buf()))?;
+        let embedding = mean
+            .mean()
+            .ok_or_else(|| TagError::Empty(path.to_path_buf()))?;
         Ok((embedding, mean.count(), samples as f64 / f64::from(rate)))
     }
 
-    fn embed_pending(&self, pending: &mut Vec<f32>, mean: &mut MeanEmbedding) -> Result<(), TagError> {
+    fn embed_pending(
+        &self,
+        pending: &mut Vec<f32>,
+        mean: &mut MeanEmbedding,
+    ) -> Result<(), TagError> {
         let per = self.model.manifest.frontend.window_frames * self.model.manifest.frontend.n_mels;
         let n = pending.len() / per;
         if n > 0 {
@@ -206,10 +255,17 @@ impl Tagger {
 }
 
 /// The log-mel of a whole file before standardisation, `[frames × n_mels]`, for `hark mel`.
-pub fn file_log_mel(path: &Path, params: &crate::frontend::FrontendParams) -> Result<(Vec<f32>, usize), TagError> {
+pub fn file_log_mel(
+    path: &Path,
+    params: &crate::frontend::FrontendParams,
+) -> Result<(Vec<f32>, usize), TagError> {
     let mut decoder = FileDecoder::open(path)?;
-    let resample_err = |source| TagError::Resample { path: path.to_path_buf(), source };
-    let mut resampler = Resampler::new(decoder.sample_rate(), params.sample_rate).map_err(resample_err)?;
+    let resample_err = |source| TagError::Resample {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut resampler =
+        Resampler::new(decoder.sample_rate(), params.sample_rate).map_err(resample_err)?;
     let mut audio = Vec::new();
     while let Some(block) = decoder.next_block()? {
         resampler.push(&block, &mut audio).map_err(resample_err)?;
@@ -218,7 +274,10 @@ pub fn file_log_mel(path: &Path, params: &crate::frontend::FrontendParams) -> Re
     if audio.is_empty() {
         return Err(TagError::Empty(path.to_path_buf()));
     }
-    let mel = log_mel(&audio, params).map_err(|source| TagError::Frontend { path: path.to_path_buf(), source })?;
+    let mel = log_mel(&audio, params).map_err(|source| TagError::Frontend {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let frames = mel.len() / params.n_mels.max(1);
     Ok((mel, frames))
 }

@@ -145,8 +145,7 @@ impl Segmenter {
         let silent = rms_dbfs < self.params.silence_db;
         self.levels.push_back((end_s, silent));
         // Keep a little more than one window's worth of level history.
-        while self.levels.len() > 1 && self.levels.front().is_some_and(|(t, _)| *t < end_s - 10.0)
-        {
+        while self.levels.len() > 1 && self.levels.front().is_some_and(|(t, _)| *t < end_s - 10.0) {
             self.levels.pop_front();
         }
         if !silent {
@@ -164,7 +163,11 @@ impl Segmenter {
     /// Adds a window embedding spanning `[start_s, end_s]`; may end a track.
     pub fn push_window(&mut self, start_s: f64, end_s: f64, embedding: &[f32]) -> Outcome {
         if embedding.len() != self.dim {
-            tracing::warn!(got = embedding.len(), expected = self.dim, "window embedding of wrong size ignored");
+            tracing::warn!(
+                got = embedding.len(),
+                expected = self.dim,
+                "window embedding of wrong size ignored"
+            );
             return Outcome::default();
         }
         if start_s < self.barrier_s || self.silent_fraction(start_s, end_s) > 0.5 {
@@ -254,7 +257,8 @@ impl Segmenter {
         let distance = 1.0 - cosine(&settled, &recent_mean);
         let baseline = (cur.novelty_count >= 5).then(|| cur.novelty_sum / cur.novelty_count as f64);
         let absolute_hit = threshold > 0.0 && distance >= threshold;
-        let relative_hit = ratio > 0.0 && baseline.is_some_and(|b| f64::from(distance) > f64::from(ratio) * b.max(1e-6));
+        let relative_hit = ratio > 0.0
+            && baseline.is_some_and(|b| f64::from(distance) > f64::from(ratio) * b.max(1e-6));
         tracing::trace!(at_s = recent_start, distance, baseline, "novelty");
         if !(absolute_hit || relative_hit) {
             cur.novelty_sum += f64::from(distance);
@@ -275,11 +279,17 @@ impl Segmenter {
                 recent[i..].iter().for_each(|(_, _, w)| {
                     after.add(w);
                 });
-                after.mean().is_some_and(|a| cosine(&recent[i].2, &a) > cosine(&recent[i].2, &settled))
+                after
+                    .mean()
+                    .is_some_and(|a| cosine(&recent[i].2, &a) > cosine(&recent[i].2, &settled))
             })
             .unwrap_or(0);
         // The change lies inside the first new window but after the last old one ended.
-        let last_old_end = if split > 0 { recent[split - 1].1 } else { cur.settled_end_s };
+        let last_old_end = if split > 0 {
+            recent[split - 1].1
+        } else {
+            cur.settled_end_s
+        };
         let split_s = recent[split].0.max(last_old_end);
         if split_s - cur.start_s < self.params.min_track_s {
             return None;
@@ -339,9 +349,15 @@ impl Segmenter {
         let long_enough = track.duration_s() >= self.params.min_track_s
             || (track.boundary == Boundary::Command && track.windows > 0);
         if long_enough {
-            Outcome { finished: Some(track), dropped: None }
+            Outcome {
+                finished: Some(track),
+                dropped: None,
+            }
         } else {
-            Outcome { finished: None, dropped: Some(track) }
+            Outcome {
+                finished: None,
+                dropped: Some(track),
+            }
         }
     }
 }
@@ -354,7 +370,10 @@ mod tests {
     const HOP: f64 = WIN / 2.0;
 
     fn params() -> SegmenterParams {
-        SegmenterParams { min_track_s: 6.0, ..SegmenterParams::default() }
+        SegmenterParams {
+            min_track_s: 6.0,
+            ..SegmenterParams::default()
+        }
     }
 
     /// Feeds `seconds` of audio at `level` and windows of embedding `e`, from time `t0`.
@@ -384,7 +403,11 @@ mod tests {
         let t = ended[0].finished.as_ref().expect("long enough");
         assert_eq!(t.boundary, Boundary::Silence);
         assert_eq!(t.embedding, vec![1.0, 0.0]);
-        assert!((t.end_s - 20.0).abs() < 0.1, "ends where silence began: {}", t.end_s);
+        assert!(
+            (t.end_s - 20.0).abs() < 0.1,
+            "ends where silence began: {}",
+            t.end_s
+        );
         assert!(seg.provisional().is_none(), "silent windows start no track");
     }
 
@@ -408,8 +431,15 @@ mod tests {
         assert_eq!(ended.len(), 1, "{ended:?}");
         let t = ended[0].finished.as_ref().unwrap();
         assert_eq!(t.boundary, Boundary::Novelty);
-        assert!((t.end_s - 30.0).abs() <= HOP, "split at {} not within a hop of 30 s", t.end_s);
-        assert!(cosine(&t.embedding, &[1.0, 0.1]) > 0.99, "old track mean is not polluted");
+        assert!(
+            (t.end_s - 30.0).abs() <= HOP,
+            "split at {} not within a hop of 30 s",
+            t.end_s
+        );
+        assert!(
+            cosine(&t.embedding, &[1.0, 0.1]) > 0.99,
+            "old track mean is not polluted"
+        );
         let (start, _, mean) = seg.provisional().unwrap();
         assert!((start - 30.0).abs() <= HOP, "new track starts at {start}");
         assert!(cosine(&mean, &[-0.2, 1.0]) > 0.95);
@@ -417,11 +447,16 @@ mod tests {
 
     #[test]
     fn steady_music_never_splits_and_max_length_cuts() {
-        let p = SegmenterParams { max_track_s: 60.0, ..params() };
+        let p = SegmenterParams {
+            max_track_s: 60.0,
+            ..params()
+        };
         let mut seg = Segmenter::new(p, 2);
         let ended = feed(&mut seg, 0.0, 130.0, -20.0, &[0.3, 0.7]);
         assert_eq!(ended.len(), 2);
-        assert!(ended.iter().all(|o| o.finished.as_ref().unwrap().boundary == Boundary::MaxLength));
+        assert!(ended
+            .iter()
+            .all(|o| o.finished.as_ref().unwrap().boundary == Boundary::MaxLength));
         let d = ended[0].finished.as_ref().unwrap().duration_s();
         assert!(d <= 60.0 && d > 55.0, "{d}");
     }
