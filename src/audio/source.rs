@@ -141,8 +141,17 @@ fn run_file(
                 }
             }
             sent += block.len() as u64;
-            stats.samples.fetch_add(block.len() as u64, Ordering::Relaxed);
-            if !send_blocking(tx, stop, SourceEvent::Audio(AudioChunk { samples: block, rate })) {
+            stats
+                .samples
+                .fetch_add(block.len() as u64, Ordering::Relaxed);
+            if !send_blocking(
+                tx,
+                stop,
+                SourceEvent::Audio(AudioChunk {
+                    samples: block,
+                    rate,
+                }),
+            ) {
                 return Ok(());
             }
         }
@@ -193,7 +202,9 @@ pub fn run_stdin(
                     .chunks_exact(bytes_per_sample)
                     .map(|b| match settings.stdin_format {
                         RawFormat::S16le => f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0,
-                        RawFormat::F32le => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                        RawFormat::F32le => {
+                            finite_sample(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        }
                     })
                     .sum();
                 sum / channels as f32
@@ -203,8 +214,13 @@ pub fn run_stdin(
         if mono.is_empty() {
             continue;
         }
-        stats.samples.fetch_add(mono.len() as u64, Ordering::Relaxed);
-        let chunk = AudioChunk { samples: mono, rate: settings.stdin_rate };
+        stats
+            .samples
+            .fetch_add(mono.len() as u64, Ordering::Relaxed);
+        let chunk = AudioChunk {
+            samples: mono,
+            rate: settings.stdin_rate,
+        };
         if !send_blocking(tx, stop, SourceEvent::Audio(chunk)) {
             return Ok(());
         }
@@ -264,7 +280,10 @@ fn capture_once(
         let stream = match stream {
             Ok(s) => s,
             Err(e) => {
-                tried.push(format!("{format:?}@{}Hz×{}: {e}", config.sample_rate.0, config.channels));
+                tried.push(format!(
+                    "{format:?}@{}Hz×{}: {e}",
+                    config.sample_rate.0, config.channels
+                ));
                 continue;
             }
         };
@@ -274,52 +293,81 @@ fn capture_once(
         }
         // Advertised ranges are not promises: keep this format only if audio really arrives.
         let probe_end = Instant::now() + Duration::from_secs(2);
-        while !got_audio.load(Ordering::Relaxed) && !failed.load(Ordering::Relaxed) && Instant::now() < probe_end {
+        while !got_audio.load(Ordering::Relaxed)
+            && !failed.load(Ordering::Relaxed)
+            && Instant::now() < probe_end
+        {
             std::thread::sleep(Duration::from_millis(10));
         }
         if !got_audio.load(Ordering::Relaxed) {
-            tried.push(format!("{format:?}@{}Hz: no audio within 2 s", config.sample_rate.0));
+            tried.push(format!(
+                "{format:?}@{}Hz: no audio within 2 s",
+                config.sample_rate.0
+            ));
             continue;
         }
         tracing::info!(device = %name, rate = config.sample_rate.0, channels = config.channels, format = ?format, "capture started");
         while !stop.load(Ordering::Relaxed) {
             if failed.load(Ordering::Relaxed) {
-                return Err(SourceError::Device { device: name, detail: "stream stopped with an error".into() });
+                return Err(SourceError::Device {
+                    device: name,
+                    detail: "stream stopped with an error".into(),
+                });
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         return Ok(());
     }
-    Err(SourceError::NoFormat { device: name, detail: tried.join("; ") })
+    Err(SourceError::NoFormat {
+        device: name,
+        detail: tried.join("; "),
+    })
 }
 
 fn pick_device(host: &cpal::Host, wanted: &str) -> Result<cpal::Device, SourceError> {
     use cpal::traits::{DeviceTrait, HostTrait};
     if wanted.is_empty() {
-        return host.default_input_device().ok_or_else(|| SourceError::NoDevice {
-            wanted: "(default)".into(),
-            seen: String::new(),
-        });
+        return host
+            .default_input_device()
+            .ok_or_else(|| SourceError::NoDevice {
+                wanted: "(default)".into(),
+                seen: String::new(),
+            });
     }
     let devices: Vec<cpal::Device> = host
         .input_devices()
-        .map_err(|e| SourceError::Device { device: wanted.into(), detail: e.to_string() })?
+        .map_err(|e| SourceError::Device {
+            device: wanted.into(),
+            detail: e.to_string(),
+        })?
         .collect();
-    let names: Vec<String> = devices.iter().map(|d| d.name().unwrap_or_default()).collect();
+    let names: Vec<String> = devices
+        .iter()
+        .map(|d| d.name().unwrap_or_default())
+        .collect();
     if let Some(i) = names.iter().position(|n| n == wanted) {
         let mut devices = devices;
         return Ok(devices.swap_remove(i));
     }
-    let matches: Vec<usize> = (0..names.len()).filter(|&i| names[i].contains(wanted)).collect();
+    let matches: Vec<usize> = (0..names.len())
+        .filter(|&i| names[i].contains(wanted))
+        .collect();
     match matches.as_slice() {
         &[i] => {
             let mut devices = devices;
             Ok(devices.swap_remove(i))
         }
-        [] => Err(SourceError::NoDevice { wanted: wanted.into(), seen: names.join(", ") }),
+        [] => Err(SourceError::NoDevice {
+            wanted: wanted.into(),
+            seen: names.join(", "),
+        }),
         many => Err(SourceError::Ambiguous {
             wanted: wanted.into(),
-            matches: many.iter().map(|&i| names[i].as_str()).collect::<Vec<_>>().join(", "),
+            matches: many
+                .iter()
+                .map(|&i| names[i].as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }
@@ -340,7 +388,10 @@ fn candidate_configs(
     }
     let ranges = device
         .supported_input_configs()
-        .map_err(|e| SourceError::Device { device: name.into(), detail: e.to_string() })?;
+        .map_err(|e| SourceError::Device {
+            device: name.into(),
+            detail: e.to_string(),
+        })?;
     for range in ranges.filter(|r| usable(r.sample_format())) {
         for rate in [22_050u32, 44_100, 48_000, 16_000, 32_000] {
             if (range.min_sample_rate().0..=range.max_sample_rate().0).contains(&rate) {
@@ -350,7 +401,10 @@ fn candidate_configs(
                     sample_rate: cpal::SampleRate(rate),
                     buffer_size: cpal::BufferSize::Default,
                 };
-                if !out.iter().any(|(c, f)| c == &cfg && *f == range.sample_format()) {
+                if !out
+                    .iter()
+                    .any(|(c, f)| c == &cfg && *f == range.sample_format())
+                {
                     out.push((cfg, range.sample_format()));
                 }
             }
@@ -387,7 +441,10 @@ fn build_stream(
         move |mono: Vec<f32>| {
             got.store(true, Ordering::Relaxed);
             let n = mono.len() as u64;
-            match tx.try_send(SourceEvent::Audio(AudioChunk { samples: mono, rate })) {
+            match tx.try_send(SourceEvent::Audio(AudioChunk {
+                samples: mono,
+                rate,
+            })) {
                 Ok(()) => {
                     stats.samples.fetch_add(n, Ordering::Relaxed);
                 }
@@ -414,12 +471,23 @@ fn build_stream(
             device.build_input_stream(
                 config,
                 move |data: &[f32], _: &cpal::InputCallbackInfo| {
-                    deliver(mix_down(data, channels, |s| s));
+                    deliver(mix_down(data, channels, finite_sample));
                 },
                 on_error,
                 None,
             )
         }
+    }
+}
+
+/// A float sample from outside (raw bytes read as f32) made safe for the front-end: NaN and
+/// infinities (garbage, or a wrong `stdin_format`) would poison the resampler's FFT and kill
+/// the pipeline thread, so they become silence; the rest is held to full scale.
+fn finite_sample(s: f32) -> f32 {
+    if s.is_finite() {
+        s.clamp(-1.0, 1.0)
+    } else {
+        0.0
     }
 }
 
