@@ -60,7 +60,12 @@ pub struct PipelineStats {
 #[derive(Debug)]
 enum Frames {
     Levels(Vec<Level>),
-    Window { levels: Vec<Level>, start_s: f64, end_s: f64, mel: Option<Vec<f32>> },
+    Window {
+        levels: Vec<Level>,
+        start_s: f64,
+        end_s: f64,
+        mel: Option<Vec<f32>>,
+    },
     Gap,
     End,
 }
@@ -83,7 +88,10 @@ enum Control {
 /// Messages from the tracker to the publisher side.
 #[derive(Debug)]
 enum Output {
-    Track { id: String, payload: serde_json::Value },
+    Track {
+        id: String,
+        payload: serde_json::Value,
+    },
     Now(serde_json::Value),
     Finished,
 }
@@ -98,7 +106,11 @@ struct Heartbeats {
 
 impl Heartbeats {
     fn new() -> Self {
-        Self { origin: Instant::now(), frontend_ms: AtomicU64::new(0), tracker_ms: AtomicU64::new(0) }
+        Self {
+            origin: Instant::now(),
+            frontend_ms: AtomicU64::new(0),
+            tracker_ms: AtomicU64::new(0),
+        }
     }
     fn beat(&self, which: &AtomicU64) {
         which.store(self.origin.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -131,7 +143,11 @@ fn load(settings: &Settings) -> Result<Loaded, DaemonError> {
         load_ms = t0.elapsed().as_millis() as u64,
         "model and vocabulary loaded"
     );
-    Ok(Loaded { model, glove, scorer })
+    Ok(Loaded {
+        model,
+        glove,
+        scorer,
+    })
 }
 
 /// Runs the daemon until a signal, a shutdown, or (with `exit_at_end`) the end of the input.
@@ -193,10 +209,19 @@ async fn run_async(settings: Settings) -> Result<(), DaemonError> {
         } else {
             u64::MAX
         };
-        let (stats, beats, queued, stop) = (stats.clone(), beats.clone(), queued_windows.clone(), stop.clone());
+        let (stats, beats, queued, stop) = (
+            stats.clone(),
+            beats.clone(),
+            queued_windows.clone(),
+            stop.clone(),
+        );
         std::thread::Builder::new()
             .name("hark-frontend".into())
-            .spawn(move || frontend_loop(params, hop, limit, chunk_rx, frames_tx, &stats, &beats, &queued, &stop))
+            .spawn(move || {
+                frontend_loop(
+                    params, hop, limit, chunk_rx, frames_tx, &stats, &beats, &queued, &stop,
+                )
+            })
             .map_err(|e| DaemonError::Runtime(e.to_string()))?
     };
     let tracker_thread = {
@@ -204,7 +229,10 @@ async fn run_async(settings: Settings) -> Result<(), DaemonError> {
             model: loaded.model.clone(),
             scorer: loaded.scorer.clone(),
             segmenter: Segmenter::new(settings.tracks.clone(), loaded.model.manifest.embedding_dim),
-            threshold: settings.tags.threshold.unwrap_or(loaded.model.manifest.score_threshold),
+            threshold: settings
+                .tags
+                .threshold
+                .unwrap_or(loaded.model.manifest.score_threshold),
             top_k: settings.tags.top_k,
             now_interval: Duration::from_secs_f64(settings.tags.now_interval_s),
             device: device.clone(),
@@ -239,11 +267,14 @@ async fn run_async(settings: Settings) -> Result<(), DaemonError> {
     report.tick().await;
     let exit_at_end = settings.daemon.exit_at_end && settings.source.kind != SourceKind::Alsa;
     let mut shutting_down = false;
+    // False once the tracker has finished (a file that ended with exit_at_end = false): its
+    // closed channel would answer at once forever and spin this loop.
+    let mut pipeline_open = true;
     let mut vocabulary_in_service = loaded.scorer.identity.clone();
 
     loop {
         tokio::select! {
-            out = out_rx.recv() => match out {
+            out = out_rx.recv(), if pipeline_open => match out {
                 Some(Output::Track { id, payload }) => {
                     if settings.daemon.print_tracks {
                         println!("{payload}");
@@ -265,6 +296,7 @@ async fn run_async(settings: Settings) -> Result<(), DaemonError> {
                     if shutting_down || exit_at_end {
                         break;
                     }
+                    pipeline_open = false;
                 }
             },
             why = reload_rx.recv() => {
@@ -285,11 +317,17 @@ async fn run_async(settings: Settings) -> Result<(), DaemonError> {
                 tracing::info!("SIGTERM: flushing the current track and stopping");
                 shutting_down = true;
                 begin_shutdown(&stop, &control_tx);
+                if !pipeline_open {
+                    break;
+                }
             }
             _ = recv_signal(&mut int), if !shutting_down => {
                 tracing::info!("SIGINT: flushing the current track and stopping");
                 shutting_down = true;
                 begin_shutdown(&stop, &control_tx);
+                if !pipeline_open {
+                    break;
+                }
             }
             _ = watchdog.tick(), if watchdog_every.is_some() => {
                 // Pings only while both pipeline threads have beaten within the interval.
@@ -306,7 +344,24 @@ async fn run_async(settings: Settings) -> Result<(), DaemonError> {
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     stop.store(true, Ordering::Relaxed);
     let _ = control_tx.try_send(Control::Shutdown);
-    for (name, t) in [("source", source_thread), ("frontend", frontend_thread), ("tracker", tracker_thread)] {
+    for (name, t) in [
+        ("source", source_thread),
+        ("frontend", frontend_thread),
+        ("tracker", tracker_thread),
+    ] {
+        // A stdin source blocked in read() on a quiet pipe never sees `stop`: a bounded wait
+        // keeps it from holding the exit (and the outbox flush) hostage; exiting ends it.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !t.is_finished() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if !t.is_finished() {
+            tracing::warn!(
+                thread = name,
+                "pipeline thread still blocked at exit; not waiting for it"
+            );
+            continue;
+        }
         let joined = tokio::task::spawn_blocking(move || t.join()).await;
         if !matches!(joined, Ok(Ok(()))) {
             tracing::error!(thread = name, "pipeline thread ended abnormally");
@@ -339,7 +394,9 @@ fn begin_shutdown(stop: &AtomicBool, control: &Sender<Control>) {
 }
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
-    tokio::signal::unix::signal(kind).map_err(|e| tracing::warn!(error = %e, "cannot listen for a signal")).ok()
+    tokio::signal::unix::signal(kind)
+        .map_err(|e| tracing::warn!(error = %e, "cannot listen for a signal"))
+        .ok()
 }
 
 async fn recv_signal(s: &mut Option<tokio::signal::unix::Signal>) {
@@ -422,22 +479,41 @@ fn watch_vocabulary(
     reload: tokio::sync::mpsc::Sender<&'static str>,
 ) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher;
-    let dir = path.parent().map(|p| p.to_path_buf()).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
+    let dir = path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
     let name = path.file_name().map(|n| n.to_os_string());
-    let pending = Arc::new(Mutex::new(None::<Instant>));
+    // (time of the latest event, whether a reload is scheduled)
+    let pending = Arc::new(Mutex::new((Instant::now(), false)));
     let handler = move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
-        let ours = event.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == name);
+        let ours = event
+            .paths
+            .iter()
+            .any(|p| p.file_name().map(|n| n.to_os_string()) == name);
         if ours && !matches!(event.kind, notify::EventKind::Access(_)) {
-            // One reload per burst of events: an editor's save is several of them.
-            let mut last = pending.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            if last.is_none_or(|t| now.duration_since(t) > Duration::from_millis(300)) {
-                *last = Some(now);
-                let reload = reload.clone();
-                std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(250));
-                    let _ = reload.blocking_send("file changed");
+            // One reload per burst of events (an editor's save is several), 250 ms after the
+            // burst's last event: no edit may fall between a scheduled read and the end of
+            // a fixed quiet window and be lost.
+            let quiet = Duration::from_millis(250);
+            let mut state = pending.lock().unwrap_or_else(|e| e.into_inner());
+            state.0 = Instant::now();
+            if !state.1 {
+                state.1 = true;
+                let (reload, pending) = (reload.clone(), pending.clone());
+                std::thread::spawn(move || loop {
+                    std::thread::sleep(quiet);
+                    let mut state = pending.lock().unwrap_or_else(|e| e.into_inner());
+                    if state.0.elapsed() >= quiet {
+                        // Cleared before the reload reads the file: a later event schedules
+                        // another reload.
+                        state.1 = false;
+                        drop(state);
+                        let _ = reload.blocking_send("file changed");
+                        return;
+                    }
                 });
             }
         }
@@ -467,7 +543,11 @@ async fn reload_vocabulary(
     control: &Sender<Control>,
     mqtt: Option<&PublisherHandle>,
 ) -> Option<String> {
-    let (model, glove, path) = (loaded.model.clone(), loaded.glove.clone(), settings.model.vocabulary.clone());
+    let (model, glove, path) = (
+        loaded.model.clone(),
+        loaded.glove.clone(),
+        settings.model.vocabulary.clone(),
+    );
     let result = tokio::task::spawn_blocking(move || load_scorer(&model, &glove, &path)).await;
     match result {
         Ok(Ok(scorer)) => {
@@ -514,7 +594,8 @@ fn frontend_loop(
     stop: &AtomicBool,
 ) {
     let frame_s = params.hop_length as f64 / f64::from(params.sample_rate);
-    let window_s = ((params.window_frames - 1) * params.hop_length + params.n_fft) as f64 / f64::from(params.sample_rate);
+    let window_s = ((params.window_frames - 1) * params.hop_length + params.n_fft) as f64
+        / f64::from(params.sample_rate);
     let mut frontend: Option<(u32, StreamingFrontend)> = None;
     let mut clock_s = 0.0f64; // stream time of the next input sample
     let mut window_index: u64 = 0;
@@ -554,10 +635,16 @@ fn frontend_loop(
                     let dur = part.len() as f64 / f64::from(rate);
                     let rms = (part.iter().map(|x| x * x).sum::<f32>() / part.len() as f32).sqrt();
                     let db = 20.0 * rms.max(1e-10).log10();
-                    levels.push(Level { start_s: clock_s, end_s: clock_s + dur, db });
+                    levels.push(Level {
+                        start_s: clock_s,
+                        end_s: clock_s + dur,
+                        db,
+                    });
                     clock_s += dur;
                 }
-                let Some((_, fe)) = frontend.as_mut() else { continue };
+                let Some((_, fe)) = frontend.as_mut() else {
+                    continue;
+                };
                 let mut ready: Vec<Vec<f32>> = Vec::new();
                 if let Err(e) = fe.push(&chunk.samples, |w| ready.push(w.to_vec())) {
                     tracing::error!(error = %e, "front-end rejected a chunk; restarting it");
@@ -584,7 +671,11 @@ fn frontend_loop(
                         return;
                     }
                 }
-                if levels.len() >= 256 && frames.send(Frames::Levels(std::mem::take(&mut levels))).is_err() {
+                if levels.len() >= 256
+                    && frames
+                        .send(Frames::Levels(std::mem::take(&mut levels)))
+                        .is_err()
+                {
                     return;
                 }
             }
@@ -705,7 +796,10 @@ fn tracker_loop(
 }
 
 fn select_tags(ctx: &TrackerContext, embedding: &[f32]) -> Vec<TagScore> {
-    let rule = Selection { threshold: ctx.threshold, top_k: ctx.top_k };
+    let rule = Selection {
+        threshold: ctx.threshold,
+        top_k: ctx.top_k,
+    };
     match ctx.scorer.scorer.select(embedding, rule) {
         Ok(t) => t,
         Err(e) => {
@@ -744,4 +838,3 @@ fn wall_time(origin: SystemTime, offset_s: f64) -> String {
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
-
