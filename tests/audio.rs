@@ -321,3 +321,63 @@ fn garbage_missing_and_empty_files_are_errors() {
     assert_names_file(&err, &header_only);
     assert!(matches!(err, AudioError::Truncated { .. }), "{err:?}");
 }
+
+/// A 32-bit float WAV (format tag 3) of `samples` at `rate`, mono.
+fn float_wav(samples: &[f32], rate: u32) -> Vec<u8> {
+    let data_len = (samples.len() * 4) as u32;
+    let mut b = Vec::new();
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data_len).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 4).to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&32u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        b.extend_from_slice(&s.to_le_bytes());
+    }
+    b
+}
+
+#[test]
+fn non_finite_float_samples_become_silence_and_never_reach_the_resampler() {
+    let rate = 44_100;
+    let mut samples: Vec<f32> = (0..rate * 4)
+        .map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 0.5)
+        .collect();
+    samples[1000] = f32::NAN;
+    samples[2000] = f32::INFINITY;
+    samples[3000] = f32::NEG_INFINITY;
+    samples[4000] = 1e30;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("float.wav");
+    std::fs::write(&path, float_wav(&samples, rate)).unwrap();
+
+    let decoded = hark::audio::decode_file(&path).unwrap();
+    assert_eq!(decoded.samples.len(), samples.len());
+    assert!(decoded
+        .samples
+        .iter()
+        .all(|s| s.is_finite() && s.abs() <= 1.0));
+    assert_eq!(decoded.samples[1000], 0.0);
+    assert_eq!(decoded.samples[2000], 0.0);
+    assert_eq!(decoded.samples[4000], 1.0);
+
+    // Through the resampling front-end: finite windows, no panic.
+    let params = hark::frontend::FrontendParams::default();
+    let mut fe = hark::frontend::StreamingFrontend::new(&params, rate, 65).unwrap();
+    let mut windows = 0;
+    let mut all_finite = true;
+    fe.push(&decoded.samples, |w| {
+        windows += 1;
+        all_finite &= w.iter().all(|x| x.is_finite());
+    })
+    .unwrap();
+    assert!(windows > 0);
+    assert!(all_finite);
+}

@@ -351,15 +351,19 @@ pub fn decode_file(path: impl AsRef<Path>) -> Result<DecodedAudio, AudioError> {
     })
 }
 
-/// Averages interleaved channels; mono input is copied unchanged.
+/// Averages interleaved channels, with non-finite samples (float files can hold them) made
+/// silent so they cannot poison the front-end.
 fn mix_to_mono(interleaved: &[f32], channels: usize) -> Vec<f32> {
     if channels == 1 {
-        return interleaved.to_vec();
+        return interleaved
+            .iter()
+            .map(|&s| super::finite_sample(s))
+            .collect();
     }
     let n = channels as f32;
     interleaved
         .chunks_exact(channels)
-        .map(|frame| frame.iter().sum::<f32>() / n)
+        .map(|frame| frame.iter().map(|&s| super::finite_sample(s)).sum::<f32>() / n)
         .collect()
 }
 

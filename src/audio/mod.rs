@@ -11,3 +11,14 @@ pub use resample::{ResampleError, Resampler};
 
 #[cfg(feature = "daemon")]
 pub mod source;
+
+/// A float sample from outside (a float WAV, raw bytes read as f32, a device) made safe for
+/// the front-end: NaN and infinities would poison the resampler's FFT and kill the pipeline,
+/// so they become silence; everything else is held to full scale.
+pub fn finite_sample(s: f32) -> f32 {
+    if s.is_finite() {
+        s.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    }
+}

@@ -2,7 +2,7 @@
 //! real time or read as fast as possible, and raw PCM on stdin. Each runs on its own thread
 //! and sends mono f32 chunks at the source's own rate; the daemon resamples.
 
-use crate::audio::FileDecoder;
+use crate::audio::{finite_sample, FileDecoder};
 use crate::config::{RawFormat, SourceKind, SourceSettings};
 use crossbeam_channel::{Sender, TrySendError};
 use std::io::Read;
@@ -477,17 +477,6 @@ fn build_stream(
                 None,
             )
         }
-    }
-}
-
-/// A float sample from outside (raw bytes read as f32) made safe for the front-end: NaN and
-/// infinities (garbage, or a wrong `stdin_format`) would poison the resampler's FFT and kill
-/// the pipeline thread, so they become silence; the rest is held to full scale.
-fn finite_sample(s: f32) -> f32 {
-    if s.is_finite() {
-        s.clamp(-1.0, 1.0)
-    } else {
-        0.0
     }
 }
 
