@@ -334,7 +334,9 @@ impl Settings {
                 config::Environment::with_prefix("HARK")
                     .prefix_separator("_")
                     .separator("__")
-                    .try_parsing(true)
+                    // Values stay strings here; serde converts them to the key's type. With
+                    // try_parsing(true), "007" became the integer 7 and a string key got "7".
+                    .try_parsing(false)
                     .source(Some(hark_env)),
             )
             .build()
