@@ -127,7 +127,9 @@ fn frontend(c: &mut Criterion) {
     };
 
     let mut g = c.benchmark_group("frontend");
-    g.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(30);
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30);
     g.throughput(Throughput::Elements(1));
 
     // Baseline: STFT + mel + log only, no resampling, standardisation or window ring.
@@ -186,14 +188,18 @@ fn encoder(c: &mut Criterion) {
     let windows = real_windows(16, &params);
 
     let mut g = c.benchmark_group("encoder");
-    g.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4)).sample_size(30);
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(30);
     g.throughput(Throughput::Elements(1));
     g.bench_function("batch1", |b| {
         b.iter(|| model.audio.embed(black_box(&windows[..per]), 1).unwrap())
     });
     // Throughput::Elements(16): criterion's "thrpt" line is windows per second.
     g.throughput(Throughput::Elements(16));
-    g.bench_function("batch16", |b| b.iter(|| model.audio.embed(black_box(&windows), 16).unwrap()));
+    g.bench_function("batch16", |b| {
+        b.iter(|| model.audio.embed(black_box(&windows), 16).unwrap())
+    });
     g.finish();
 
     // The daemon's per-window cost: 130 frames of audio through the chain, then the encoder.
@@ -204,15 +210,22 @@ fn encoder(c: &mut Criterion) {
     let mut pending: Vec<f32> = Vec::with_capacity(2 * per);
     let mut at = 0;
     let mut g = c.benchmark_group("pipeline");
-    g.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4)).sample_size(30);
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(30);
     g.throughput(Throughput::Elements(1));
     g.bench_function("frontend_encoder_per_window", |b| {
         b.iter(|| {
             let block = &source[at..at + per_window];
             at = (at + per_window) % (source.len() - per_window);
-            fe.push(black_box(block), |w| pending.extend_from_slice(w)).unwrap();
+            fe.push(black_box(block), |w| pending.extend_from_slice(w))
+                .unwrap();
             let n = pending.len() / per;
-            let out = if n > 0 { model.audio.embed(&pending[..n * per], n).unwrap() } else { Vec::new() };
+            let out = if n > 0 {
+                model.audio.embed(&pending[..n * per], n).unwrap()
+            } else {
+                Vec::new()
+            };
             pending.clear();
             out
         })
@@ -231,20 +244,39 @@ fn scoring(c: &mut Criterion) {
         vectors.extend_from_slice(&glove.row(rank).expect("pack has 2,000 words"));
     }
     let embeddings = model.word.embed(&vectors, 1000).unwrap();
-    let specs: Vec<TagSpec> = (0..1000).map(|i| TagSpec { label: format!("tag{i}"), threshold: None }).collect();
+    let specs: Vec<TagSpec> = (0..1000)
+        .map(|i| TagSpec {
+            label: format!("tag{i}"),
+            threshold: None,
+        })
+        .collect();
     let scorer = Scorer::new(specs, &embeddings, d).unwrap();
-    let track = model.audio.embed(&real_windows(1, &model.manifest.frontend), 1).unwrap();
-    let rule = Selection { threshold: model.manifest.score_threshold, top_k: 5 };
+    let track = model
+        .audio
+        .embed(&real_windows(1, &model.manifest.frontend), 1)
+        .unwrap();
+    let rule = Selection {
+        threshold: model.manifest.score_threshold,
+        top_k: 5,
+    };
 
     let mut g = c.benchmark_group("score");
-    g.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(50);
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50);
     // Baseline: the 1,000 cosines alone.
-    g.bench_function("score_all_1000_tags", |b| b.iter(|| scorer.score_all(black_box(&track)).unwrap()));
+    g.bench_function("score_all_1000_tags", |b| {
+        b.iter(|| scorer.score_all(black_box(&track)).unwrap())
+    });
     // What a finished track costs: cosines, threshold, sort, top 5.
-    g.bench_function("select_1000_tags_top5", |b| b.iter(|| scorer.select(black_box(&track), rule).unwrap()));
+    g.bench_function("select_1000_tags_top5", |b| {
+        b.iter(|| scorer.select(black_box(&track), rule).unwrap())
+    });
     // What a vocabulary reload of 1,000 tags costs in the word encoder.
     g.sample_size(20);
-    g.bench_function("word_encoder_1000_tags", |b| b.iter(|| model.word.embed(black_box(&vectors), 1000).unwrap()));
+    g.bench_function("word_encoder_1000_tags", |b| {
+        b.iter(|| model.word.embed(black_box(&vectors), 1000).unwrap())
+    });
     // The bundled vocabulary file end to end: read, parse, GloVe lookups, word encoder.
     g.bench_function("load_scorer_bundled_vocabulary", |b| {
         b.iter(|| load_scorer(&model, &glove, &vocabulary_path()).unwrap())
@@ -255,7 +287,9 @@ fn scoring(c: &mut Criterion) {
 fn glove_store(c: &mut Criterion) {
     let path = glove_path();
     let mut g = c.benchmark_group("glove");
-    g.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(30);
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30);
     // Baseline: open + mmap of the same file, nothing read.
     g.bench_function("mmap_only", |b| {
         b.iter(|| {
@@ -265,15 +299,23 @@ fn glove_store(c: &mut Criterion) {
         })
     });
     // Page cache warm (the file was just read): header, layout and fst index checksum.
-    g.bench_function("open_warm", |b| b.iter(|| GloveStore::open(black_box(&path)).unwrap()));
+    g.bench_function("open_warm", |b| {
+        b.iter(|| GloveStore::open(black_box(&path)).unwrap())
+    });
     let store = GloveStore::open(&path).unwrap();
-    g.bench_function("phrase_lookup_warm", |b| b.iter(|| store.phrase(black_box("easy listening")).unwrap()));
+    g.bench_function("phrase_lookup_warm", |b| {
+        b.iter(|| store.phrase(black_box("easy listening")).unwrap())
+    });
     g.finish();
 
     let mut g = c.benchmark_group("model");
-    g.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5)).sample_size(10);
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(10);
     // Part of the time to READY: parse both ONNX files and build the tract plans.
-    g.bench_function("load_bundled", |b| b.iter(|| Model::load(black_box(&model_dir())).unwrap()));
+    g.bench_function("load_bundled", |b| {
+        b.iter(|| Model::load(black_box(&model_dir())).unwrap())
+    });
     g.finish();
 }
 
@@ -284,14 +326,23 @@ fn tag(c: &mut Criterion) {
     let model = load_model();
     let glove = GloveStore::open(glove_path()).unwrap();
     let scorer = load_scorer(&model, &glove, &vocabulary_path()).unwrap();
-    let selection = Selection { threshold: model.manifest.score_threshold, top_k: 5 };
+    let selection = Selection {
+        threshold: model.manifest.score_threshold,
+        top_k: 5,
+    };
     let hop = model.manifest.frontend.window_frames;
     let tagger = Tagger::new(model, scorer, selection, hop);
     let report = tagger.tag_file(&stereo).unwrap();
-    assert!((report.duration_s - 180.0).abs() < 0.5, "3-minute file is {} s", report.duration_s);
+    assert!(
+        (report.duration_s - 180.0).abs() < 0.5,
+        "3-minute file is {} s",
+        report.duration_s
+    );
 
     let mut g = c.benchmark_group("tag");
-    g.warm_up_time(Duration::from_secs(2)).measurement_time(Duration::from_secs(8)).sample_size(10);
+    g.warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(8))
+        .sample_size(10);
     for (name, file) in [("44k1_stereo", &stereo), ("22k05_mono", &mono)] {
         // Baseline: decoding alone, the floor for anything that reads the file.
         g.bench_function(format!("decode_only_{name}"), |b| {
@@ -305,14 +356,25 @@ fn tag(c: &mut Criterion) {
             })
         });
         // In-process: decode, resample, mel, 59 windows through the encoder, score.
-        g.bench_function(format!("tag_file_{name}"), |b| b.iter(|| tagger.tag_file(black_box(file)).unwrap()));
+        g.bench_function(format!("tag_file_{name}"), |b| {
+            b.iter(|| tagger.tag_file(black_box(file)).unwrap())
+        });
     }
     // The command as a user runs it: process start, model load, GloVe open, vocabulary, tag.
     let exe = env!("CARGO_BIN_EXE_hark");
     g.bench_function("hark_tag_process_44k1_stereo", |b| {
         b.iter(|| {
-            let out = Command::new(exe).arg("tag").arg(&stereo).env("RUST_LOG", "warn").output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let out = Command::new(exe)
+                .arg("tag")
+                .arg(&stereo)
+                .env("RUST_LOG", "warn")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             out
         })
     });

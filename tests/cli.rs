@@ -35,6 +35,16 @@ fn hark() -> Command {
     cmd
 }
 
+/// `hark` for the offline commands, pointed at this checkout's model, GloVe pack and
+/// vocabulary (their defaults prefer /usr/share/hark when hark is installed).
+fn hark_here() -> Command {
+    let mut cmd = hark();
+    cmd.env("HARK_MODEL", root().join("models/default"))
+        .env("HARK_GLOVE", root().join("models/glove/glove-6b-50d.hgv"))
+        .env("HARK_VOCABULARY", root().join("models/vocabulary.txt"));
+    cmd
+}
+
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run hark")
 }
@@ -94,7 +104,10 @@ fn tagger(top_k: usize, threshold: Option<f32>) -> Tagger {
     let model = Model::load(&root().join("models/default")).unwrap();
     let glove = GloveStore::open(root().join("models/glove/glove-6b-50d.hgv")).unwrap();
     let scorer = load_scorer(&model, &glove, &root().join("models/vocabulary.txt")).unwrap();
-    let selection = Selection { threshold: threshold.unwrap_or(model.manifest.score_threshold), top_k };
+    let selection = Selection {
+        threshold: threshold.unwrap_or(model.manifest.score_threshold),
+        top_k,
+    };
     let hop = model.manifest.frontend.window_frames;
     Tagger::new(model, scorer, selection, hop)
 }
@@ -102,7 +115,11 @@ fn tagger(top_k: usize, threshold: Option<f32>) -> Tagger {
 /// Windows `hark tag` cuts (hop = window, 130 frames) from `samples` at the model rate;
 /// a clip shorter than one window is padded to exactly one.
 fn expected_windows(samples_at_model_rate: usize) -> usize {
-    let frames = if samples_at_model_rate < 1024 { 0 } else { 1 + (samples_at_model_rate - 1024) / 512 };
+    let frames = if samples_at_model_rate < 1024 {
+        0
+    } else {
+        1 + (samples_at_model_rate - 1024) / 512
+    };
     if frames < 130 {
         1
     } else {
@@ -112,7 +129,10 @@ fn expected_windows(samples_at_model_rate: usize) -> usize {
 
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object a line: {e}: {l}")))
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not one JSON object a line: {e}: {l}"))
+        })
         .collect()
 }
 
@@ -122,7 +142,12 @@ fn tags_of(line: &Value) -> Vec<(String, f32)> {
         .as_array()
         .expect("tags is an array")
         .iter()
-        .map(|t| (t["tag"].as_str().unwrap().to_string(), t["score"].as_f64().unwrap() as f32))
+        .map(|t| {
+            (
+                t["tag"].as_str().unwrap().to_string(),
+                t["score"].as_f64().unwrap() as f32,
+            )
+        })
         .collect()
 }
 
@@ -137,10 +162,15 @@ fn tag_prints_one_json_line_per_file_matching_the_library() {
     write_wav(&short, 22_050, &chord(22_050, 1.0));
     let files = [music_wav(), tone_ogg(), long.clone(), short.clone()];
 
-    let out = run(hark().arg("tag").args(&files));
+    let out = run(hark_here().arg("tag").args(&files));
     assert!(out.status.success(), "{}", stderr(&out));
     let lines = json_lines(&stdout(&out));
-    assert_eq!(lines.len(), files.len(), "one line per file:\n{}", stdout(&out));
+    assert_eq!(
+        lines.len(),
+        files.len(),
+        "one line per file:\n{}",
+        stdout(&out)
+    );
 
     let lib = tagger(5, None);
     let model_identity = lib.model().identity();
@@ -153,9 +183,16 @@ fn tag_prints_one_json_line_per_file_matching_the_library() {
         let audio = hark::audio::decode_file(file).unwrap();
         let decoded_s = audio.samples.len() as f64 / f64::from(audio.sample_rate);
         let duration_s = line["duration_s"].as_f64().unwrap();
-        assert!((duration_s - decoded_s).abs() <= 0.0005, "{name}: duration_s {duration_s}, decoded {decoded_s}");
-        assert!(duration_s >= seconds && duration_s - seconds < 0.11, "{name}: duration_s {duration_s}");
-        let model_rate_samples = (audio.samples.len() as u64 * 22_050).div_ceil(u64::from(audio.sample_rate));
+        assert!(
+            (duration_s - decoded_s).abs() <= 0.0005,
+            "{name}: duration_s {duration_s}, decoded {decoded_s}"
+        );
+        assert!(
+            duration_s >= seconds && duration_s - seconds < 0.11,
+            "{name}: duration_s {duration_s}"
+        );
+        let model_rate_samples =
+            (audio.samples.len() as u64 * 22_050).div_ceil(u64::from(audio.sample_rate));
         assert_eq!(
             line["windows"].as_u64().unwrap() as usize,
             expected_windows(model_rate_samples as usize),
@@ -163,14 +200,27 @@ fn tag_prints_one_json_line_per_file_matching_the_library() {
         );
         assert_eq!(line["model"], model_identity.as_str(), "{name}");
         let vocabulary = line["vocabulary"].as_str().unwrap();
-        assert!(vocabulary.starts_with("vocabulary.txt#") && vocabulary.len() > 15, "{vocabulary}");
+        assert!(
+            vocabulary.starts_with("vocabulary.txt#") && vocabulary.len() > 15,
+            "{vocabulary}"
+        );
 
         let tags = tags_of(line);
-        assert!(!tags.is_empty() && tags.len() <= 5, "{name}: default --top-k is 5: {tags:?}");
-        assert!(tags.windows(2).all(|p| p[0].1 >= p[1].1), "{name}: best first: {tags:?}");
+        assert!(
+            !tags.is_empty() && tags.len() <= 5,
+            "{name}: default --top-k is 5: {tags:?}"
+        );
+        assert!(
+            tags.windows(2).all(|p| p[0].1 >= p[1].1),
+            "{name}: best first: {tags:?}"
+        );
         // The same file through the library gives the same tags and scores, bit for bit.
         let report = lib.tag_file(file).unwrap();
-        let want: Vec<(String, f32)> = report.tags.iter().map(|t| (t.tag.clone(), t.score)).collect();
+        let want: Vec<(String, f32)> = report
+            .tags
+            .iter()
+            .map(|t| (t.tag.clone(), t.score))
+            .collect();
         assert_eq!(tags, want, "{name}");
         assert_eq!(line["windows"].as_u64().unwrap() as usize, report.windows);
     }
@@ -178,16 +228,22 @@ fn tag_prints_one_json_line_per_file_matching_the_library() {
 
 #[test]
 fn pretty_prints_a_table_of_the_same_tags() {
-    let json = run(hark().arg("tag").arg(music_wav()));
+    let json = run(hark_here().arg("tag").arg(music_wav()));
     assert!(json.status.success(), "{}", stderr(&json));
     let line = &json_lines(&stdout(&json))[0];
-    let pretty = run(hark().arg("tag").arg("--pretty").arg(music_wav()));
+    let pretty = run(hark_here().arg("tag").arg("--pretty").arg(music_wav()));
     assert!(pretty.status.success(), "{}", stderr(&pretty));
     let text = stdout(&pretty);
-    assert!(serde_json::from_str::<Value>(text.lines().next().unwrap()).is_err(), "not JSON: {text}");
+    assert!(
+        serde_json::from_str::<Value>(text.lines().next().unwrap()).is_err(),
+        "not JSON: {text}"
+    );
     let mut rows = text.lines();
     let header = rows.next().unwrap();
-    assert_eq!(header, format!("{}  (5.0 s, 1 windows)", music_wav().display()));
+    assert_eq!(
+        header,
+        format!("{}  (5.0 s, 1 windows)", music_wav().display())
+    );
     let tags = tags_of(line);
     let rows: Vec<&str> = rows.collect();
     assert_eq!(rows.len(), tags.len(), "one row per tag:\n{text}");
@@ -205,16 +261,23 @@ fn top_k_limits_tags_to_the_best_ones() {
     let dir = tempfile::tempdir().unwrap();
     let vocabulary = dir.path().join("six.txt");
     // A tag's own threshold beats the global one: `metal @1.0` needs a perfect cosine.
-    std::fs::write(&vocabulary, "jazz\nrock\nhip hop\nchill = chillout mellow relaxing\nambient\nmetal @1.0\n").unwrap();
+    std::fs::write(
+        &vocabulary,
+        "jazz\nrock\nhip hop\nchill = chillout mellow relaxing\nambient\nmetal @1.0\n",
+    )
+    .unwrap();
     let tag = |top_k: &str| {
         // `--threshold -1` is refused by clap as an unknown flag; the `=` form works.
-        let out = run(hark()
+        let out = run(hark_here()
             .args(["tag", "--threshold=-1", "--top-k", top_k, "--vocabulary"])
             .arg(&vocabulary)
             .arg(music_wav()));
         assert!(out.status.success(), "{}", stderr(&out));
         let line = &json_lines(&stdout(&out))[0];
-        assert!(line["vocabulary"].as_str().unwrap().starts_with("six.txt#"), "{line}");
+        assert!(
+            line["vocabulary"].as_str().unwrap().starts_with("six.txt#"),
+            "{line}"
+        );
         tags_of(line)
     };
     // Threshold -1 lets every tag through but the one with its own threshold.
@@ -222,7 +285,10 @@ fn top_k_limits_tags_to_the_best_ones() {
     let mut labels: Vec<&str> = all.iter().map(|(t, _)| t.as_str()).collect();
     labels.sort();
     assert_eq!(labels, ["ambient", "chill", "hip hop", "jazz", "rock"]);
-    assert!(all.windows(2).all(|p| p[0].1 >= p[1].1), "best first: {all:?}");
+    assert!(
+        all.windows(2).all(|p| p[0].1 >= p[1].1),
+        "best first: {all:?}"
+    );
 
     assert_eq!(tag("3"), all[..3].to_vec());
     assert_eq!(tag("1"), all[..1].to_vec());
@@ -233,8 +299,17 @@ fn bad_files_are_named_on_stderr_while_good_files_still_print() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.ogg");
     let garbage = dir.path().join("garbage.ogg");
-    std::fs::write(&garbage, b"this is not an audio file, just text pretending to be one\n".repeat(50)).unwrap();
-    let out = run(hark().arg("tag").arg(&missing).arg(music_wav()).arg(&garbage).arg(tone_ogg()));
+    std::fs::write(
+        &garbage,
+        b"this is not an audio file, just text pretending to be one\n".repeat(50),
+    )
+    .unwrap();
+    let out = run(hark_here()
+        .arg("tag")
+        .arg(&missing)
+        .arg(music_wav())
+        .arg(&garbage)
+        .arg(tone_ogg()));
     assert!(!out.status.success(), "two of four files are bad");
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -243,7 +318,13 @@ fn bad_files_are_named_on_stderr_while_good_files_still_print() {
     assert!(err.contains("2 of 4"), "summary names the count: {err}");
     let lines = json_lines(&stdout(&out));
     let files: Vec<&str> = lines.iter().map(|l| l["file"].as_str().unwrap()).collect();
-    assert_eq!(files, [music_wav().display().to_string(), tone_ogg().display().to_string()]);
+    assert_eq!(
+        files,
+        [
+            music_wav().display().to_string(),
+            tone_ogg().display().to_string()
+        ]
+    );
 }
 
 fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
@@ -260,19 +341,26 @@ fn mel_writes_the_log_mel_of_the_decoded_audio() {
 
     // At the model rate: exactly log_mel of the decoded samples.
     let out_path = dir.path().join("music.npy");
-    let out = run(hark().arg("mel").arg(music_wav()).arg("-o").arg(&out_path));
+    let out = run(hark_here()
+        .arg("mel")
+        .arg(music_wav())
+        .arg("-o")
+        .arg(&out_path));
     assert!(out.status.success(), "{}", stderr(&out));
     let (shape, values) = read_npy(&out_path);
     let audio = hark::audio::decode_file(music_wav()).unwrap();
     let want = log_mel(&audio.samples, &params).unwrap();
     assert_eq!(shape, [(want.len() / 128) as u64, 128]);
-    assert_eq!(shape[0], 214, "5 s at 22,050 Hz: 1 + (110250 − 1024) / 512 frames");
+    assert_eq!(
+        shape[0], 214,
+        "5 s at 22,050 Hz: 1 + (110250 − 1024) / 512 frames"
+    );
     assert_eq!(values, want);
 
     // At 44.1 kHz stereo: mono, resampled to the model rate, then the same log-mel.
     let flac = root().join("tests/fixtures/audio/stereo44k.flac");
     let out_path = dir.path().join("stereo.npy");
-    let out = run(hark().arg("mel").arg(&flac).arg("-o").arg(&out_path));
+    let out = run(hark_here().arg("mel").arg(&flac).arg("-o").arg(&out_path));
     assert!(out.status.success(), "{}", stderr(&out));
     let (shape, values) = read_npy(&out_path);
     let audio = hark::audio::decode_file(&flac).unwrap();
@@ -288,7 +376,11 @@ fn mel_writes_the_log_mel_of_the_decoded_audio() {
 
     // An unreadable input names the file and writes nothing.
     let bad_out = dir.path().join("never.npy");
-    let out = run(hark().arg("mel").arg(dir.path().join("nope.wav")).arg("-o").arg(&bad_out));
+    let out = run(hark_here()
+        .arg("mel")
+        .arg(dir.path().join("nope.wav"))
+        .arg("-o")
+        .arg(&bad_out));
     assert!(!out.status.success());
     assert!(stderr(&out).contains("nope.wav"), "{}", stderr(&out));
     assert!(!bad_out.exists());
@@ -298,15 +390,25 @@ fn mel_writes_the_log_mel_of_the_decoded_audio() {
 fn vocab_check_names_the_line_of_an_unknown_word() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tags.txt");
-    std::fs::write(&path, "# radio tags\njazz\n\nhip hop\nqqzxjv music\nchill = chillout mellow\n").unwrap();
-    let out = run(hark().args(["vocab", "check"]).arg(&path));
+    std::fs::write(
+        &path,
+        "# radio tags\njazz\n\nhip hop\nqqzxjv music\nchill = chillout mellow\n",
+    )
+    .unwrap();
+    let out = run(hark_here().args(["vocab", "check"]).arg(&path));
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let err = stderr(&out);
-    assert!(err.contains("tags.txt:5:") && err.contains("qqzxjv"), "{err}");
-    assert!(!err.contains("tags.txt:2:") && !err.contains("tags.txt:4:"), "good lines are not errors: {err}");
+    assert!(
+        err.contains("tags.txt:5:") && err.contains("qqzxjv"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("tags.txt:2:") && !err.contains("tags.txt:4:"),
+        "good lines are not errors: {err}"
+    );
 
     std::fs::write(&path, "jazz\nhip hop\n").unwrap();
-    let out = run(hark().args(["vocab", "check"]).arg(&path));
+    let out = run(hark_here().args(["vocab", "check"]).arg(&path));
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
@@ -324,11 +426,18 @@ fn config_check_names_bad_keys_and_masks_secrets() {
     std::fs::write(&path, "[tracks]\nmin_track_s = 60.0\nmax_track_s = 30.0\n").unwrap();
     let out = run(hark().args(["config", "check", "--config"]).arg(&path));
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("tracks.max_track_s"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("tracks.max_track_s"),
+        "{}",
+        stderr(&out)
+    );
 
     // An unknown key arriving from the environment is named too.
     std::fs::write(&path, "[mqtt]\nhost = \"broker.lan\"\n").unwrap();
-    let out = run(hark().args(["config", "check", "--config"]).arg(&path).env("HARK_MQTT__HOTS", "x"));
+    let out = run(hark()
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        .env("HARK_MQTT__HOTS", "x"));
     assert!(!out.status.success(), "{}", stdout(&out));
     assert!(stderr(&out).contains("hots"), "{}", stderr(&out));
 
@@ -339,11 +448,15 @@ fn config_check_names_bad_keys_and_masks_secrets() {
         .env("HARK_TAGS__TOP_K", "7"));
     assert!(out.status.success(), "{}", stderr(&out));
     let shown = stdout(&out);
-    let config: toml::Value = toml::from_str(&shown).expect("prints the effective configuration as TOML");
+    let config: toml::Value =
+        toml::from_str(&shown).expect("prints the effective configuration as TOML");
     assert_eq!(config["mqtt"]["host"].as_str(), Some("broker.lan"));
     assert_eq!(config["mqtt"]["password"].as_str(), Some("********"));
     assert_eq!(config["tags"]["top_k"].as_integer(), Some(7));
-    assert!(!shown.contains("hunter2") && !stderr(&out).contains("hunter2"), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && !stderr(&out).contains("hunter2"),
+        "{shown}"
+    );
 
     // String keys keep what was written, even when it looks like a number; numeric and
     // boolean keys still parse from the environment's text.
@@ -371,7 +484,11 @@ fn model_random_writes_a_loadable_deterministic_model() {
     let b = dir.path().join("b");
     let c = dir.path().join("c");
     for (out, seed) in [(&a, "7"), (&b, "7"), (&c, "8")] {
-        let o = run(hark().args(["model", "random", "--seed", seed, "--dim", "32", "-o"]).arg(out));
+        let o = run(hark_here()
+            .args(["model", "random", "--seed", seed, "--dim", "32", "--glove"])
+            .arg(root().join("models/glove/glove-6b-50d.hgv"))
+            .arg("-o")
+            .arg(out));
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let model = Model::load(&a).unwrap();
@@ -385,7 +502,14 @@ fn model_random_writes_a_loadable_deterministic_model() {
     assert_ne!(Model::load(&c).unwrap().identity(), model.identity());
 
     // And `hark tag` runs with it.
-    let out = run(hark().arg("tag").arg("--model").arg(&a).arg(tone_ogg()));
+    let out = run(hark_here()
+        .arg("tag")
+        .arg("--model")
+        .arg(&a)
+        .arg(tone_ogg()));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(json_lines(&stdout(&out))[0]["model"], model.identity().as_str());
+    assert_eq!(
+        json_lines(&stdout(&out))[0]["model"],
+        model.identity().as_str()
+    );
 }

@@ -512,7 +512,13 @@ fn malformed_toml_names_the_file_line_and_field() {
     std::fs::write(
         &path,
         good.lines()
-            .map(|l| if l.starts_with("score_threshold") { "score_threshold = 3.0" } else { l })
+            .map(|l| {
+                if l.starts_with("score_threshold") {
+                    "score_threshold = 3.0"
+                } else {
+                    l
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n"),
     )
