@@ -9,7 +9,8 @@
    posix_fadvise(DONTNEED); drop_caches is tried as well and reported if refused).
 2. CPU and memory at real time: `hark run` on the demo at realtime=true with MQTT off for
    --seconds; CPU % of one core from /proc/PID/stat utime+stime (after the first 5 s, so
-   loading is excluded; the whole run is reported too), per-thread CPU, VmRSS sampled every
+   loading is excluded; the whole run is reported too) and from the threads' schedstat run
+   times (nanoseconds, not tick-sampled), per-thread CPU, context switches, VmRSS sampled every
    0.5 s, VmHWM, RssAnon/RssFile, and the size of the GloVe mapping and how much of it is
    resident (from /proc/PID/smaps).
 3. Track end to PUBACK on loopback: mosquitto on a free 127.0.0.1 port, the whole demo at
@@ -92,15 +93,28 @@ def proc_cpu_s(pid):
 
 
 def thread_cpu(pid):
+    """Per thread: seconds on CPU from schedstat (nanosecond run time, not tick-sampled)."""
     out = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            out[f"{name}[{task.name}]"] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+            out[f"{name}[{task.name}]"] = int((task / "schedstat").read_text().split()[0]) / 1e9
         except OSError:
             pass
     return out
+
+
+def wakeups(pid):
+    """Voluntary + involuntary context switches of all threads."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
 
 
 def status_kb(pid):
@@ -261,6 +275,7 @@ def figures_realtime(binary, seconds, work):
     time.sleep(warmup)
     c0, w0 = proc_cpu_s(p.pid), time.monotonic()
     th0 = thread_cpu(p.pid)
+    cs0 = wakeups(p.pid)
     rss = []
     end = w0 + seconds
     while time.monotonic() < end:
@@ -269,6 +284,7 @@ def figures_realtime(binary, seconds, work):
         time.sleep(0.5)
     c1, w1 = proc_cpu_s(p.pid), time.monotonic()
     th1 = thread_cpu(p.pid)
+    cs1 = wakeups(p.pid)
     final = status_kb(p.pid)
     gsize, grss = glove_mapping(p.pid)
     p.send_signal(signal.SIGTERM)
@@ -282,7 +298,10 @@ def figures_realtime(binary, seconds, work):
         "cpu_s_in_window": round(c1 - c0, 2),
         "clock_tick_s": 1 / CLK_TCK,
         "cpu_percent_whole_run_incl_load": round(c1 / (w1 - t0) * 100, 3),
-        "per_thread_cpu_percent": per_thread,
+        "cpu_percent_of_one_core_schedstat": round(
+            (sum(th1.values()) - sum(th0.get(k, 0) for k in th1)) / (w1 - w0) * 100, 3),
+        "per_thread_cpu_percent_schedstat": per_thread,
+        "context_switches_per_s": round((cs1 - cs0) / (w1 - w0), 1),
         "VmRSS_kB_median": statistics.median(rss),
         "VmRSS_kB_max": max(rss),
         "VmHWM_kB": final["VmHWM"],
@@ -319,7 +338,8 @@ class Subscriber(threading.Thread):
     def __init__(self, port, topic):
         super().__init__(daemon=True)
         self.sock = socket.create_connection(("127.0.0.1", port))
-        connect = mqtt_str("MQTT") + bytes([4, 0x02]) + struct.pack(">H", 60) + mqtt_str("figures-sub")
+        # Keep-alive 0: this subscriber never pings, and the broker must not drop it.
+        connect = mqtt_str("MQTT") + bytes([4, 0x02]) + struct.pack(">H", 0) + mqtt_str("figures-sub")
         self.sock.sendall(mqtt_packet(0x10, connect))
         self.sock.sendall(mqtt_packet(0x82, struct.pack(">H", 1) + mqtt_str(topic) + bytes([0])))
         self.received = []
