@@ -13,6 +13,7 @@
    times (nanoseconds, not tick-sampled), per-thread CPU, context switches, VmRSS sampled every
    0.5 s, VmHWM, RssAnon/RssFile, and the size of the GloVe mapping and how much of it is
    resident (from /proc/PID/smaps).
+   GloVe store open alone, cold and warm, from the store's own debug line (`micros`).
 3. Track end to PUBACK on loopback: mosquitto on a free 127.0.0.1 port, the whole demo at
    real time with MQTT on and debug logs for hark::mqtt, plus a raw-socket MQTT subscriber
    on {prefix}/{device}/track. For each track: the session's own publish->PUBACK round trip
@@ -258,6 +259,32 @@ def figures_ready(binary, runs, work):
     }
 
 
+def figures_glove_open(binary, runs, work):
+    """GloVe store open, cold (pack evicted with posix_fadvise) and warm: the `micros` of the
+    store's own "opened GloVe store" debug line, from `hark vocab check` on a one-word file."""
+    glove = ROOT / "models/glove/glove-6b-50d.hgv"
+    vocab = work / "one.txt"
+    vocab.write_text("jazz\n")
+    result = {}
+    for kind in ("cold", "warm"):
+        micros = []
+        for _ in range(runs):
+            if kind == "cold":
+                evict([glove])
+            out = subprocess.run([binary, "vocab", "check", str(vocab), "--glove", str(glove)],
+                                 capture_output=True, env=env_for("warn,hark::vocab=debug"))
+            text = ANSI.sub("", out.stderr.decode("utf-8", "replace"))
+            m = re.search(r"opened GloVe store.*?micros=(\d+)|micros=(\d+).*?opened GloVe store", text)
+            if not m:
+                sys.exit("no `opened GloVe store` debug line:\n" + text)
+            micros.append(int(m.group(1) or m.group(2)))
+        result[f"{kind}_median_ms"] = statistics.median(micros) / 1e3
+        result[f"{kind}_all_ms"] = [x / 1e3 for x in micros]
+    result["eviction"] = "posix_fadvise(DONTNEED) on the pack before each cold run" + (
+        " and drop_caches=3" if DROP_CACHES else "")
+    return result
+
+
 def figures_realtime(binary, seconds, work):
     cfg = work / "realtime.toml"
     write_config(cfg, work / "state-rt", realtime=True, repeat=True)
@@ -481,7 +508,7 @@ def main():
     ap.add_argument("--bin", default=default_bin())
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--ready-runs", type=int, default=7)
-    ap.add_argument("--skip", default="", help="comma list of ready,realtime,puback")
+    ap.add_argument("--skip", default="", help="comma list of ready,glove,realtime,puback")
     ap.add_argument("--drop-caches", action="store_true",
                     help="also write 3 to /proc/sys/vm/drop_caches before the cold start")
     args = ap.parse_args()
@@ -497,6 +524,9 @@ def main():
         if "ready" not in skip:
             report["ready"] = figures_ready(args.bin, args.ready_runs, work)
             print(json.dumps({"ready": report["ready"]}, indent=1), flush=True)
+        if "glove" not in skip:
+            report["glove_open"] = figures_glove_open(args.bin, 5, work)
+            print(json.dumps({"glove_open": report["glove_open"]}, indent=1), flush=True)
         if "realtime" not in skip:
             report["realtime"] = figures_realtime(args.bin, args.seconds, work)
             print(json.dumps({"realtime": report["realtime"]}, indent=1), flush=True)
