@@ -75,8 +75,8 @@ struct TagArgs {
     /// At most this many tags per file (0 = all above threshold).
     #[arg(long, default_value_t = 5)]
     top_k: usize,
-    /// Global score threshold (default: the model's recommendation).
-    #[arg(long)]
+    /// Global score threshold (default: the model's recommendation); may be negative.
+    #[arg(long, allow_negative_numbers = true)]
     threshold: Option<f32>,
     /// Frames between window starts (default: the window length, no overlap).
     #[arg(long)]
