@@ -99,18 +99,6 @@ fn assert_all_delivered(
     ids.values().map(|n| n - 1).sum()
 }
 
-fn outbox_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter(|e| {
-                    e.file_name().to_string_lossy().ends_with(".json") && e.path().is_file()
-                })
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 async fn publish_tracks(
     handle: &PublisherHandle,
     range: std::ops::Range<usize>,
@@ -169,7 +157,7 @@ async fn delivers_tracks_at_qos1_with_status_online_and_last_will_offline() {
         .any(|m| m.text() == "online"));
     assert!(wait_until(Duration::from_secs(5), || handle.outbox_len() == 0).await);
     assert_eq!(
-        outbox_files(handle.outbox_dir()),
+        common::outbox_files(handle.outbox_dir()),
         0,
         "acknowledged files are removed"
     );
@@ -357,7 +345,7 @@ async fn outbox_survives_a_killed_publisher_while_the_broker_is_down() {
     let _ = task.await;
     drop(first);
     assert_eq!(
-        outbox_files(&outbox_dir),
+        common::outbox_files(&outbox_dir),
         20,
         "every stored track is on disk"
     );
@@ -376,7 +364,7 @@ async fn outbox_survives_a_killed_publisher_while_the_broker_is_down() {
             .await
     );
     assert_all_delivered(&collector, "hark/dev4/track", &sent);
-    assert_eq!(outbox_files(&outbox_dir), 0);
+    assert_eq!(common::outbox_files(&outbox_dir), 0);
     // Loaded messages may have been sent before the crash: they go out with DUP.
     assert_eq!(second.stats().resent, 20);
     task.abort();

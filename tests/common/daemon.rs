@@ -314,17 +314,9 @@ impl Drop for Daemon {
     }
 }
 
-/// Files waiting in an MQTT outbox (`{state_dir}/outbox/*.json`).
+/// Files waiting in the daemon's MQTT outbox (`{state_dir}/outbox/*.json`).
 pub fn outbox_files(state_dir: &Path) -> usize {
-    std::fs::read_dir(state_dir.join("outbox"))
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter(|e| {
-                    e.file_name().to_string_lossy().ends_with(".json") && e.path().is_file()
-                })
-                .count()
-        })
-        .unwrap_or(0)
+    super::outbox_files(&state_dir.join("outbox"))
 }
 
 /// Polls `cond` until it holds or `within` passes; returns whether it held.

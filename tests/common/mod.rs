@@ -9,3 +9,16 @@ pub mod client;
 #[cfg(feature = "cli")]
 pub mod daemon;
 pub mod mosquitto;
+
+/// Message files (`*.json`) waiting in an MQTT outbox directory; 0 when it does not exist.
+pub fn outbox_files(outbox_dir: &std::path::Path) -> usize {
+    std::fs::read_dir(outbox_dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| {
+                    e.file_name().to_string_lossy().ends_with(".json") && e.path().is_file()
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
