@@ -1,0 +1,351 @@
+//! The mel cache: every track's log-mel computed once with hark's own front-end (the daemon's
+//! code, not a copy), stored unstandardised as one flat little-endian f32 file with a JSON
+//! index, and memory-mapped for training so the corpus never has to fit in RAM.
+
+use crate::dataset::{Loaded, TrackRecord};
+use hark::frontend::FrontendParams;
+use memmap2::Mmap;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Name of the index file inside a cache folder.
+pub const INDEX_FILE: &str = "index.json";
+/// Name of the frame data file inside a cache folder.
+pub const DATA_FILE: &str = "mels.f32";
+
+/// Why the cache could not be built or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The index is not valid JSON for a cache.
+    #[error("{path}: not a mel cache index: {message}")]
+    Index {
+        /// The index file.
+        path: PathBuf,
+        /// What serde said.
+        message: String,
+    },
+    /// The data file does not match the index.
+    #[error("{path}: {problem}")]
+    Corrupt {
+        /// The data file.
+        path: PathBuf,
+        /// What does not match.
+        problem: String,
+    },
+    /// Audio files that could not be decoded, every one listed.
+    #[error("{} audio file(s) could not be read:\n{}", .0.len(), .0.join("\n"))]
+    Audio(Vec<String>),
+    /// No track made it into the cache.
+    #[error("no track could be cached")]
+    Empty,
+}
+
+/// One cached track: where its frames are and what it is tagged with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedTrack {
+    /// The dataset's id.
+    pub id: String,
+    /// The audio file it was computed from.
+    pub path: PathBuf,
+    /// Tracks of one group stay in one split part.
+    pub group: String,
+    /// Raw tags from the dataset.
+    pub tags: Vec<String>,
+    /// First frame in the data file.
+    pub offset: u64,
+    /// Number of frames.
+    pub frames: usize,
+}
+
+/// The index written beside the frame data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CacheIndex {
+    /// Front-end the frames were computed with (mean 0, std 1: unstandardised).
+    pub frontend: FrontendParams,
+    /// Tracks in data-file order.
+    pub tracks: Vec<CachedTrack>,
+    /// Audio files the dataset named that did not exist (skipped on request).
+    pub missing_audio: Vec<PathBuf>,
+    /// Dataset entries with no tag at all.
+    pub untagged: usize,
+    /// Audio files that could not be decoded (skipped on request).
+    pub undecodable: Vec<String>,
+}
+
+/// The front-end the cache uses: hark's defaults (the paper's), before standardisation.
+pub fn cache_frontend() -> FrontendParams {
+    FrontendParams {
+        mean: 0.0,
+        std: 1.0,
+        ..FrontendParams::default()
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
+    move |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Whether an existing cache already holds exactly these tracks with this front-end.
+pub fn is_current(dir: &Path, loaded: &Loaded) -> bool {
+    let Ok(cache) = MelCache::open(dir) else {
+        return false;
+    };
+    let index = cache.index();
+    index.frontend == cache_frontend()
+        && index.tracks.len() + index.undecodable.len() == loaded.tracks.len()
+        && index.tracks.iter().all(|t| {
+            loaded
+                .tracks
+                .iter()
+                .any(|r| r.id == t.id && r.path == t.path)
+        })
+}
+
+/// Decodes every track with `threads` workers and writes the cache folder; with
+/// `skip_undecodable`, files that fail are listed in the index instead of failing the run.
+pub fn build(
+    dir: &Path,
+    loaded: &Loaded,
+    threads: usize,
+    skip_undecodable: bool,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<CacheIndex, CacheError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let params = cache_frontend();
+    let data_tmp = dir.join(format!("{DATA_FILE}.tmp"));
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(&data_tmp).map_err(io_err(&data_tmp))?);
+    let threads = threads.max(1);
+    let mut tracks = Vec::with_capacity(loaded.tracks.len());
+    let mut failures = Vec::new();
+    let mut offset = 0u64;
+    let done = AtomicUsize::new(0);
+    // Chunks keep the data file in dataset order while workers decode in parallel.
+    for chunk in loaded.tracks.chunks(threads * 4) {
+        let next = AtomicUsize::new(0);
+        let mut results: Vec<Option<Result<Vec<f32>, String>>> = vec![None; chunk.len()];
+        let decoded: Vec<(usize, Result<Vec<f32>, String>)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads.min(chunk.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(record) = chunk.get(i) else { break };
+                            let result = hark::tagger::file_log_mel(&record.path, &params)
+                                .map(|(mel, _)| mel)
+                                .map_err(|e| e.to_string());
+                            mine.push((i, result));
+                            progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            // A worker that panicked loses its tracks; they are reported as not processed.
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect()
+        });
+        for (i, result) in decoded {
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(result);
+            }
+        }
+        for (record, result) in chunk.iter().zip(results) {
+            match result {
+                Some(Ok(mel)) => {
+                    let frames = mel.len() / params.n_mels;
+                    for v in &mel[..frames * params.n_mels] {
+                        out.write_all(&v.to_le_bytes()).map_err(io_err(&data_tmp))?;
+                    }
+                    tracks.push(cached(record, offset, frames));
+                    offset += frames as u64;
+                }
+                Some(Err(message)) => failures.push(message),
+                None => failures.push(format!("{}: not processed", record.path.display())),
+            }
+        }
+    }
+    out.flush().map_err(io_err(&data_tmp))?;
+    drop(out);
+    if !failures.is_empty() && !skip_undecodable {
+        let _ = std::fs::remove_file(&data_tmp);
+        return Err(CacheError::Audio(failures));
+    }
+    if tracks.is_empty() {
+        let _ = std::fs::remove_file(&data_tmp);
+        return Err(CacheError::Empty);
+    }
+    let index = CacheIndex {
+        frontend: params,
+        tracks,
+        missing_audio: loaded.missing_audio.clone(),
+        untagged: loaded.untagged,
+        undecodable: failures,
+    };
+    let index_path = dir.join(INDEX_FILE);
+    let index_tmp = dir.join(format!("{INDEX_FILE}.tmp"));
+    let json = serde_json::to_vec_pretty(&index).map_err(|e| CacheError::Index {
+        path: index_path.clone(),
+        message: e.to_string(),
+    })?;
+    std::fs::write(&index_tmp, json).map_err(io_err(&index_tmp))?;
+    // Data first, then the index: an index always describes a complete data file.
+    let data_path = dir.join(DATA_FILE);
+    std::fs::rename(&data_tmp, &data_path).map_err(io_err(&data_path))?;
+    std::fs::rename(&index_tmp, &index_path).map_err(io_err(&index_path))?;
+    Ok(index)
+}
+
+fn cached(record: &TrackRecord, offset: u64, frames: usize) -> CachedTrack {
+    CachedTrack {
+        id: record.id.clone(),
+        path: record.path.clone(),
+        group: record.group.clone(),
+        tags: record.tags.clone(),
+        offset,
+        frames,
+    }
+}
+
+/// An opened cache: the index plus the memory-mapped frames.
+pub struct MelCache {
+    index: CacheIndex,
+    data: Mmap,
+}
+
+impl MelCache {
+    /// Opens a cache folder and checks the data file against the index.
+    pub fn open(dir: &Path) -> Result<Self, CacheError> {
+        let index_path = dir.join(INDEX_FILE);
+        let text = std::fs::read(&index_path).map_err(io_err(&index_path))?;
+        let index: CacheIndex = serde_json::from_slice(&text).map_err(|e| CacheError::Index {
+            path: index_path.clone(),
+            message: e.to_string(),
+        })?;
+        let data_path = dir.join(DATA_FILE);
+        let file = std::fs::File::open(&data_path).map_err(io_err(&data_path))?;
+        // SAFETY: the file is only ever replaced by rename, never written in place, so the
+        // mapping cannot change under us while this process holds it.
+        let data = unsafe { Mmap::map(&file) }.map_err(io_err(&data_path))?;
+        let corrupt = |problem: String| CacheError::Corrupt {
+            path: data_path.clone(),
+            problem,
+        };
+        if cfg!(target_endian = "big") {
+            return Err(corrupt(
+                "the cache is little-endian; this host is not".into(),
+            ));
+        }
+        let n_mels = index.frontend.n_mels as u64;
+        let expected: u64 = index.tracks.iter().map(|t| t.frames as u64).sum::<u64>() * n_mels * 4;
+        if data.len() as u64 != expected {
+            return Err(corrupt(format!(
+                "{} bytes, the index describes {expected}",
+                data.len()
+            )));
+        }
+        let mut next = 0u64;
+        for t in &index.tracks {
+            if t.offset != next {
+                return Err(corrupt(format!(
+                    "track {} starts at frame {}, expected {next}",
+                    t.id, t.offset
+                )));
+            }
+            next += t.frames as u64;
+        }
+        Ok(Self { index, data })
+    }
+
+    /// The index.
+    pub fn index(&self) -> &CacheIndex {
+        &self.index
+    }
+
+    /// Number of tracks.
+    pub fn len(&self) -> usize {
+        self.index.tracks.len()
+    }
+
+    /// Whether the cache holds no track.
+    pub fn is_empty(&self) -> bool {
+        self.index.tracks.is_empty()
+    }
+
+    /// Mel bands per frame.
+    pub fn n_mels(&self) -> usize {
+        self.index.frontend.n_mels
+    }
+
+    /// Track `i`'s frames, row-major `[frames × n_mels]`, unstandardised.
+    pub fn frames(&self, i: usize) -> &[f32] {
+        let t = &self.index.tracks[i];
+        let all: &[f32] = bytemuck::cast_slice(&self.data[..]);
+        let start = t.offset as usize * self.n_mels();
+        &all[start..start + t.frames * self.n_mels()]
+    }
+
+    /// Mean and standard deviation over every frame value of the given tracks (f64 sums).
+    pub fn stats(&self, tracks: &[usize]) -> (f32, f32) {
+        let (mut sum, mut sum_sq, mut n) = (0f64, 0f64, 0u64);
+        for &i in tracks {
+            for &v in self.frames(i) {
+                let v = f64::from(v);
+                sum += v;
+                sum_sq += v * v;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return (0.0, 1.0);
+        }
+        let mean = sum / n as f64;
+        let var = (sum_sq / n as f64 - mean * mean).max(0.0);
+        let std = var.sqrt();
+        (mean as f32, if std > 1e-6 { std as f32 } else { 1.0 })
+    }
+
+    /// Copies a `window_frames` window starting at `start` into `out`, zero-padding past the
+    /// end (silence is 0 in log10(1 + 10·mel)), then standardises it.
+    pub fn window_into(
+        &self,
+        track: usize,
+        start: usize,
+        window_frames: usize,
+        mean: f32,
+        std: f32,
+        out: &mut Vec<f32>,
+    ) {
+        let n_mels = self.n_mels();
+        let frames = self.frames(track);
+        let available = (frames.len() / n_mels)
+            .saturating_sub(start)
+            .min(window_frames);
+        let from = start * n_mels;
+        out.extend(
+            frames[from..from + available * n_mels]
+                .iter()
+                .map(|v| (v - mean) / std),
+        );
+        out.extend(std::iter::repeat_n(
+            -mean / std,
+            (window_frames - available) * n_mels,
+        ));
+    }
+}

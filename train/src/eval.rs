@@ -1,0 +1,279 @@
+//! Evaluation as the daemon would tag: each test track's embedding is the mean of its window
+//! embeddings (hark's `MeanEmbedding`), scored by cosine against every label's word
+//! embedding; then the paper's annotation and retrieval metrics per test setting.
+
+use crate::config::RunConfig;
+use crate::metrics::{self, ScoreMatrix};
+use crate::net::{cosine_matrix, to_vec, NetError, ZeroShotNet};
+use crate::report::{AnnotationRow, EvalReport, RetrievalRow};
+use crate::run::RunData;
+use crate::split::{self, LabelScope, Part, Subset};
+use crate::train::even_starts;
+use hark::score::MeanEmbedding;
+use tch::{Device, Tensor};
+
+/// Why evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// libtorch failed.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    /// A test name in the config is not one of the paper's.
+    #[error("split tests: {0}")]
+    Split(#[from] split::SplitError),
+    /// The score matrix did not fit its truth matrix.
+    #[error("metrics: {0}")]
+    Metrics(String),
+}
+
+/// Track embeddings `[tracks × D]` (row i belongs to `tracks[i]`): the mean over windows taken
+/// every `hop_frames`, at most `max_windows` (0: all), as the daemon and `hark tag` do.
+pub fn track_embeddings(
+    data: &RunData,
+    net: &ZeroShotNet,
+    tracks: &[usize],
+    hop_frames: usize,
+    max_windows: usize,
+    device: Device,
+) -> Result<Vec<Vec<f32>>, EvalError> {
+    let window = crate::cache::cache_frontend().window_frames;
+    let n_mels = data.cache.n_mels();
+    let mut out = Vec::with_capacity(tracks.len());
+    tch::no_grad(|| -> Result<(), EvalError> {
+        for &track in tracks {
+            let frames = data.cache.index().tracks[track].frames;
+            let mut starts: Vec<usize> = if frames <= window {
+                vec![0]
+            } else {
+                (0..=frames - window).step_by(hop_frames.max(1)).collect()
+            };
+            if max_windows > 0 && starts.len() > max_windows {
+                starts = even_starts(frames, window, max_windows);
+            }
+            let mut mean: Option<MeanEmbedding> = None;
+            for chunk in starts.chunks(64) {
+                let mut mel = Vec::with_capacity(chunk.len() * window * n_mels);
+                for &s in chunk {
+                    data.cache
+                        .window_into(track, s, window, data.mean, data.std, &mut mel);
+                }
+                let mel = Tensor::from_slice(&mel)
+                    .view([chunk.len() as i64, window as i64, n_mels as i64])
+                    .to_device(device);
+                let emb = net.audio(&mel);
+                let d = emb.size()[1] as usize;
+                let values = to_vec(&emb)?;
+                let m = mean.get_or_insert_with(|| MeanEmbedding::new(d));
+                for e in values.chunks_exact(d) {
+                    m.add(e);
+                }
+            }
+            out.push(mean.and_then(|m| m.mean()).unwrap_or_default());
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Cosine scores `[tracks × labels]` of track embeddings against the given labels.
+pub fn score_matrix(
+    data: &RunData,
+    net: &ZeroShotNet,
+    embeddings: &[Vec<f32>],
+    labels: &[usize],
+    device: Device,
+) -> Result<Vec<f32>, EvalError> {
+    if embeddings.is_empty() || labels.is_empty() {
+        return Ok(Vec::new());
+    }
+    let d = embeddings[0].len() as i64;
+    let flat: Vec<f32> = embeddings.iter().flatten().copied().collect();
+    let audio = Tensor::from_slice(&flat)
+        .view([embeddings.len() as i64, d])
+        .to_device(device);
+    let glove: Vec<f32> = labels
+        .iter()
+        .flat_map(|&l| data.labels.vector(l).to_vec())
+        .collect();
+    let glove = Tensor::from_slice(&glove)
+        .view([labels.len() as i64, data.labels.dim as i64])
+        .to_device(device);
+    let scores = tch::no_grad(|| cosine_matrix(&audio, &net.word(&glove)));
+    Ok(to_vec(&scores)?)
+}
+
+/// The truth matrix `[tracks × labels]` from the tracks' usable tags.
+pub fn truth_matrix(data: &RunData, tracks: &[usize], labels: &[usize]) -> Vec<bool> {
+    tracks
+        .iter()
+        .flat_map(|&t| {
+            labels
+                .iter()
+                .map(move |l| data.track_labels[t].binary_search(l).is_ok())
+        })
+        .collect()
+}
+
+/// The F1-best score threshold over every (track, seen label) pair of `tracks`: what to
+/// recommend to the daemon as `score_threshold`. None when there is nothing to measure.
+pub fn best_threshold(scores: &[f32], truth: &[bool]) -> Option<(f32, f64)> {
+    let positives = truth.iter().filter(|&&t| t).count();
+    if positives == 0 || scores.is_empty() {
+        return None;
+    }
+    let mut pairs: Vec<(f32, bool)> = scores
+        .iter()
+        .copied()
+        .zip(truth.iter().copied())
+        .filter(|(s, _)| s.is_finite())
+        .collect();
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut best: Option<(f32, f64)> = None;
+    let mut i = 0;
+    while i < pairs.len() {
+        // Every pair with this score is selected together by a threshold at it.
+        let score = pairs[i].0;
+        while i < pairs.len() && pairs[i].0 == score {
+            if pairs[i].1 {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            i += 1;
+        }
+        let f1 = 2.0 * tp as f64 / (2 * tp + fp + (positives - tp)) as f64;
+        if best.is_none_or(|(_, b)| f1 > b) {
+            best = Some((score, f1));
+        }
+    }
+    best
+}
+
+/// Runs every annotation and retrieval test the config names and fills a report.
+pub fn evaluate(
+    config: &RunConfig,
+    data: &RunData,
+    net: &ZeroShotNet,
+    device: Device,
+) -> Result<EvalReport, EvalError> {
+    let test_tracks = data.part(Part::Test);
+    let embeddings = track_embeddings(
+        data,
+        net,
+        &test_tracks,
+        config.eval.hop_frames,
+        config.eval.max_windows_per_track,
+        device,
+    )?;
+    let row_of = |track: usize| test_tracks.iter().position(|&t| t == track);
+    let all_labels: Vec<usize> = {
+        let mut v: Vec<usize> = data.seen.iter().chain(&data.unseen).copied().collect();
+        v.sort_unstable();
+        v
+    };
+    let mut annotation = Vec::new();
+    let mut retrieval = Vec::new();
+    let mut notes = Vec::new();
+    let tests = config
+        .split
+        .annotation_tests
+        .iter()
+        .map(|t| (t, true))
+        .chain(config.split.retrieval_tests.iter().map(|t| (t, false)));
+    for (name, is_annotation) in tests {
+        let (subsets, scope) = split::parse_test_name(name)?;
+        let labels = match scope {
+            LabelScope::Unseen => data.unseen.clone(),
+            LabelScope::All => all_labels.clone(),
+        };
+        let tracks = data.split.tracks(Part::Test, &subsets);
+        if tracks.is_empty() || labels.is_empty() {
+            notes.push(format!(
+                "{name}: skipped ({} test tracks, {} labels)",
+                tracks.len(),
+                labels.len()
+            ));
+            continue;
+        }
+        let rows: Vec<Vec<f32>> = tracks
+            .iter()
+            .filter_map(|&t| row_of(t).map(|r| embeddings[r].clone()))
+            .collect();
+        let scores = score_matrix(data, net, &rows, &labels, device)?;
+        let truth = truth_matrix(data, &tracks, &labels);
+        let matrix = ScoreMatrix::new(&scores, &truth, tracks.len(), labels.len())
+            .map_err(|e| EvalError::Metrics(e.to_string()))?;
+        if is_annotation {
+            annotation.push(AnnotationRow {
+                test: name.clone(),
+                metrics: metrics::annotation(&matrix),
+            });
+        } else {
+            let names: Vec<String> = labels
+                .iter()
+                .map(|&l| data.labels.names[l].clone())
+                .collect();
+            retrieval.push(RetrievalRow {
+                test: name.clone(),
+                metrics: metrics::retrieval(&matrix, &names),
+            });
+        }
+    }
+    // Single-label data (GTZAN-style genres): top-1 accuracy over every label, as in the
+    // paper's genre transfer setting.
+    let single_label =
+        !test_tracks.is_empty() && test_tracks.iter().all(|&t| data.track_labels[t].len() == 1);
+    let genre_top1 = if single_label {
+        let scores = score_matrix(data, net, &embeddings, &all_labels, device)?;
+        let truth = truth_matrix(data, &test_tracks, &all_labels);
+        ScoreMatrix::new(&scores, &truth, test_tracks.len(), all_labels.len())
+            .ok()
+            .and_then(|m| metrics::top1_accuracy(&m))
+    } else {
+        None
+    };
+    let name =
+        |v: &[usize]| -> Vec<String> { v.iter().map(|&l| data.labels.names[l].clone()).collect() };
+    Ok(EvalReport {
+        model: config.name.clone(),
+        train_setup: config.split.setup.to_string(),
+        seen_labels: name(&data.seen),
+        unseen_labels: name(&data.unseen),
+        dropped_tags: data.labels.dropped.clone(),
+        split_counts: serde_json::to_value(data.split.counts()).unwrap_or_default(),
+        annotation,
+        retrieval,
+        genre_top1,
+        epochs: Vec::new(),
+        notes,
+    })
+}
+
+/// The recommended score threshold: F1-best over validation tracks and seen labels (falls back
+/// to the test tracks when there is no validation set).
+pub fn recommend_threshold(
+    config: &RunConfig,
+    data: &RunData,
+    net: &ZeroShotNet,
+    device: Device,
+) -> Result<Option<(f32, f64)>, EvalError> {
+    let mut tracks = data.part(Part::Validation);
+    if tracks.is_empty() {
+        tracks = data.split.tracks(Part::Test, &[Subset::A, Subset::B]);
+    }
+    let embeddings = track_embeddings(
+        data,
+        net,
+        &tracks,
+        config.eval.hop_frames,
+        config.eval.max_windows_per_track,
+        device,
+    )?;
+    let scores = score_matrix(data, net, &embeddings, &data.seen, device)?;
+    let truth = truth_matrix(data, &tracks, &data.seen);
+    Ok(best_threshold(&scores, &truth))
+}

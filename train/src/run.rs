@@ -1,0 +1,133 @@
+//! A run's data, assembled once for training, evaluation and export: the opened mel cache,
+//! the labels with their GloVe vectors, the seen/unseen and track split, and the
+//! standardisation statistics of the training tracks.
+
+use crate::cache::{CacheError, MelCache};
+use crate::config::RunConfig;
+use crate::labels::LabelVectors;
+use crate::split::{self, Part, Split, SplitError, Subset};
+use hark::vocab::glove::{GloveError, GloveStore};
+use std::collections::BTreeSet;
+
+/// Why a run's data could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The mel cache is missing or broken (run `hark-train prepare` first).
+    #[error("mel cache: {0} (run `hark-train prepare` first)")]
+    Cache(#[from] CacheError),
+    /// The GloVe pack could not be opened.
+    #[error("GloVe pack: {0}")]
+    Glove(#[from] GloveError),
+    /// The split could not be made.
+    #[error("split: {0}")]
+    Split(#[from] SplitError),
+    /// No training track has a seen label with a GloVe vector.
+    #[error("no training track: {0}")]
+    NoTraining(String),
+}
+
+/// Everything a run works on.
+pub struct RunData {
+    /// The memory-mapped mel frames.
+    pub cache: MelCache,
+    /// The GloVe store the word branch trains against.
+    pub glove: GloveStore,
+    /// Every label that has a GloVe vector.
+    pub labels: LabelVectors,
+    /// Per cached track: indices into `labels` of its usable tags, sorted.
+    pub track_labels: Vec<Vec<usize>>,
+    /// The paper's split.
+    pub split: Split,
+    /// Indices into `labels` of the seen labels X.
+    pub seen: Vec<usize>,
+    /// Indices into `labels` of the unseen labels Y.
+    pub unseen: Vec<usize>,
+    /// Standardisation mean over the training tracks' frames.
+    pub mean: f32,
+    /// Standardisation standard deviation over the training tracks' frames.
+    pub std: f32,
+}
+
+impl RunData {
+    /// Opens the cache and GloVe pack named by `config` and makes the split.
+    pub fn load(config: &RunConfig) -> Result<Self, RunError> {
+        let cache = MelCache::open(&config.cache_dir())?;
+        let glove = GloveStore::open(&config.glove)?;
+        let labels = LabelVectors::build(
+            &glove,
+            cache
+                .index()
+                .tracks
+                .iter()
+                .flat_map(|t| t.tags.iter().map(String::as_str)),
+        );
+        let track_labels: Vec<Vec<usize>> = cache
+            .index()
+            .tracks
+            .iter()
+            .map(|t| {
+                let set: BTreeSet<usize> = t.tags.iter().filter_map(|g| labels.index(g)).collect();
+                set.into_iter().collect()
+            })
+            .collect();
+        let label_split = split::split_labels(
+            &labels.names,
+            config.split.unseen_fraction,
+            &config.split.unseen,
+            &config.split.seen,
+            config.seed,
+        )?;
+        let names_of = |i: &Vec<usize>| -> Vec<String> {
+            i.iter().map(|&l| labels.names[l].clone()).collect()
+        };
+        let tag_names: Vec<Vec<String>> = track_labels.iter().map(names_of).collect();
+        let groups: Vec<String> = cache
+            .index()
+            .tracks
+            .iter()
+            .map(|t| t.group.clone())
+            .collect();
+        let split = split::make_split(
+            &tag_names,
+            &groups,
+            label_split,
+            config.split.setup,
+            config.split.test_fraction,
+            config.split.validation_fraction,
+            config.seed,
+        )?;
+        let index_of = |names: &[String]| -> Vec<usize> {
+            names.iter().filter_map(|n| labels.index(n)).collect()
+        };
+        let seen = index_of(&split.labels.seen);
+        let unseen = index_of(&split.labels.unseen);
+        let train = split.tracks(Part::Train, &[Subset::A, Subset::B]);
+        if train.is_empty() {
+            return Err(RunError::NoTraining(format!(
+                "the split left no {} track for training ({} tracks cached, {} labels with GloVe \
+                 vectors, {} dropped)",
+                config.split.setup,
+                cache.len(),
+                labels.names.len(),
+                labels.dropped.len()
+            )));
+        }
+        let (mean, std) = cache.stats(&train);
+        Ok(Self {
+            cache,
+            glove,
+            labels,
+            track_labels,
+            split,
+            seen,
+            unseen,
+            mean,
+            std,
+        })
+    }
+
+    /// Track indices of one part, over all subsets.
+    pub fn part(&self, part: Part) -> Vec<usize> {
+        self.split.tracks(part, &[Subset::A, Subset::B, Subset::C])
+    }
+}
