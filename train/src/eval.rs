@@ -187,6 +187,7 @@ pub fn evaluate(
     for (name, is_annotation) in tests {
         let (subsets, scope) = split::parse_test_name(name)?;
         let labels = match scope {
+            LabelScope::Seen => data.seen.clone(),
             LabelScope::Unseen => data.unseen.clone(),
             LabelScope::All => all_labels.clone(),
         };

@@ -217,9 +217,12 @@ impl fmt::Display for Part {
     }
 }
 
-/// Which labels a test scores: the unseen ones (Y) or all (X+Y, generalised zero-shot).
+/// Which labels a test scores: the seen ones (X, the paper's Table 4), the unseen ones (Y) or
+/// all (X+Y, generalised zero-shot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LabelScope {
+    /// X.
+    Seen,
     /// Y.
     Unseen,
     /// X+Y.
@@ -229,6 +232,7 @@ pub enum LabelScope {
 impl fmt::Display for LabelScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            LabelScope::Seen => "X",
             LabelScope::Unseen => "Y",
             LabelScope::All => "(X+Y)",
         })
@@ -546,9 +550,10 @@ pub fn parse_test_name(name: &str) -> Result<(Vec<Subset>, LabelScope), SplitErr
         return Err(bad("expected <subsets>-<labels>"));
     };
     let scope = match scope {
+        "X" => LabelScope::Seen,
         "Y" => LabelScope::Unseen,
         "(X+Y)" | "(Y+X)" => LabelScope::All,
-        _ => return Err(bad("the labels must be Y or (X+Y)")),
+        _ => return Err(bad("the labels must be X, Y or (X+Y)")),
     };
     let letters = match instances
         .strip_prefix('(')
@@ -571,7 +576,7 @@ pub fn parse_test_name(name: &str) -> Result<(Vec<Subset>, LabelScope), SplitErr
             return Err(bad("a subset is listed twice"));
         }
     }
-    if subsets.len() == 1 && subsets.contains(&Subset::A) {
+    if subsets.len() == 1 && subsets.contains(&Subset::A) && scope != LabelScope::Seen {
         return Err(bad("A has no unseen tag, so it cannot be a test set alone"));
     }
     Ok((subsets.into_iter().collect(), scope))
@@ -975,7 +980,19 @@ mod tests {
             parse_test_name(" (c + b)-y ").unwrap(),
             (vec![Subset::B, Subset::C], LabelScope::Unseen)
         );
-        for bad in ["A-Y", "B-X", "(B)-Y", "B+C-Y", "D-Y", "(B+B)-Y", "BY", "B-"] {
+        assert_eq!(
+            parse_test_name("(A+B)-X").unwrap(),
+            (vec![Subset::A, Subset::B], LabelScope::Seen)
+        );
+        assert_eq!(
+            parse_test_name("A-X").unwrap(),
+            (vec![Subset::A], LabelScope::Seen)
+        );
+        assert_eq!(
+            format_test_name(&[Subset::A, Subset::B], LabelScope::Seen),
+            "(A+B)-X"
+        );
+        for bad in ["A-Y", "B-Z", "(B)-Y", "B+C-Y", "D-Y", "(B+B)-Y", "BY", "B-"] {
             assert!(
                 matches!(parse_test_name(bad), Err(SplitError::BadTestName { .. })),
                 "{bad} parsed"
