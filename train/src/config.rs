@@ -51,6 +51,9 @@ pub struct RunConfig {
     pub glove: PathBuf,
     /// Folder for the mel cache, checkpoints, report and exported model.
     pub work_dir: PathBuf,
+    /// Mel cache folder, when runs over one dataset should share it (default: work_dir/cache).
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
     /// The dataset to read.
     pub dataset: DatasetSpec,
     /// The seen/unseen label split and the track split.
@@ -257,6 +260,9 @@ impl RunConfig {
         };
         resolve(&mut config.glove);
         resolve(&mut config.work_dir);
+        if let Some(cache) = config.cache_dir.as_mut() {
+            resolve(cache);
+        }
         resolve(&mut config.dataset.source);
         if let Some(root) = config.dataset.audio_root.as_mut() {
             resolve(root);
@@ -328,7 +334,9 @@ impl RunConfig {
 
     /// The mel cache folder.
     pub fn cache_dir(&self) -> PathBuf {
-        self.work_dir.join("cache")
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(|| self.work_dir.join("cache"))
     }
 
     /// The checkpoint folder.
