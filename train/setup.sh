@@ -4,10 +4,10 @@
 # so one venv serves a laptop, CI and a CUDA workstation. About 5 GB; pip's cache
 # (~/.cache/pip) keeps a second install off the network.
 #   bash train/setup.sh            # then: source train/env.sh
-# HARK_TORCH_VENV picks another folder (default: train/.venv).
+# TORCH_VENV picks another folder (default: train/.venv).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-venv=${HARK_TORCH_VENV:-$here/.venv}
+venv=${TORCH_VENV:-$here/.venv}
 want=2.13.0
 if [ -x "$venv/bin/python" ] && "$venv/bin/python" - "$want" <<'PY' 2>/dev/null
 import sys, torch

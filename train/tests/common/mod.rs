@@ -212,7 +212,7 @@ learning_rate = 0.05
 lr_decay = 1e-4
 early_stop_patience = 100
 validation_windows_per_track = 2
-threads = 2
+threads = 1
 device = "cpu"
 
 [eval]
