@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""make_manifest.py — step 4 of hark's default-model recipe: the training manifest.
+
+What it does: turns the committed label files into data/default-corpus/manifest.csv, the
+input of hark-train's CSV loader, one track per line:
+
+    path,tags,group,id
+    audio/wesnoth-1.16-music/battle.ogg,electronic;ambient;instrumental,wesnoth-1.16-music/battle,wesnoth-1.16-music/battle
+
+path is relative to the manifest's folder; tags are ';'-separated words or phrases (musicnn's
+Last.fm spellings, lowercased: "female vocalists", "hip-hop", "80s"…); group is what the
+trainer's seeded train/validation/test split keeps together: the track itself for game
+music (a Warzone 2100 "_enhanced" remaster shares its original's group), the piece for the
+music21 renderings (two renderings of one piece stay in one split); id names the row.
+
+Tags: teacher tags for every file by the positive-tag rule below, plus, for music21
+renderings, the instrument, ensemble and style words of music21_labels.csv.
+
+Positive-tag rule (README.md gives the numbers behind it): average the file's 3-second window
+probabilities into one track-mean vector; a tag is positive if its track mean >= THRESHOLD,
+and the file's TOP_K best tags always are. The vocal tags (female vocalists, female vocalist,
+male vocalists) are never taken: every file of this corpus is instrumental (game scores and
+MIDI renderings), so they can only be teacher errors; TOP_K counts non-vocal tags only.
+
+What it needs: python3 (stdlib only), train/recipes/default/teacher_windows.csv.gz and
+music21_labels.csv (committed), and the audio only to check it is there (--no-check to skip).
+Usage: python3 train/recipes/default/make_manifest.py [--stats]
+"""
+import argparse
+import csv
+import gzip
+import os
+import statistics
+import sys
+from collections import Counter, defaultdict
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+
+THRESHOLD = 0.10  # chosen from this corpus's track-mean distribution: see README.md
+TOP_K = 2
+VOCAL = {"female vocalists", "female vocalist", "male vocalists"}
+
+
+def load_teacher(path):
+    sums, counts = {}, Counter()
+    with gzip.open(path, "rt", newline="") as f:
+        r = csv.reader(f)
+        header = next(r)
+        labels = [h.lower() for h in header[3:]]
+        for row in r:
+            p = row[0]
+            v = [float(x) for x in row[3:]]
+            if p in sums:
+                s = sums[p]
+                for i, x in enumerate(v):
+                    s[i] += x
+            else:
+                sums[p] = v
+            counts[p] += 1
+    means = {p: [x / counts[p] for x in s] for p, s in sums.items()}
+    return labels, means, counts
+
+
+def teacher_tags(labels, mean, threshold, top_k):
+    order = sorted(range(len(labels)), key=lambda i: -mean[i])
+    order = [i for i in order if labels[i] not in VOCAL]
+    chosen = order[:top_k] + [i for i in order[top_k:] if mean[i] >= threshold]
+    return [labels[i] for i in chosen]
+
+
+def group_of(track_id):
+    pkg, name = track_id.split("/", 1)
+    if pkg == "warzone2100-music" and name.endswith("_enhanced"):
+        return f"{pkg}/{name[: -len('_enhanced')]}"
+    return track_id
+
+
+def print_stats(labels, means):
+    allv = sorted(v for m in means.values() for v in m)
+    n = len(allv)
+    print(f"\ntrack-mean probabilities over {len(means)} files x {len(labels)} tags:")
+    print("  quantiles: " + ", ".join(f"q{int(q * 100)}={allv[min(n - 1, int(q * n))]:.3f}"
+                                        for q in (0.5, 0.75, 0.9, 0.95, 0.98, 0.99)))
+    print("  threshold  mean tags/file (>= T, non-vocal)  files with none")
+    for t in (0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3):
+        cnt = [sum(1 for i, v in enumerate(m) if v >= t and labels[i] not in VOCAL) for m in means.values()]
+        print(f"  {t:9.3f}  {statistics.fmean(cnt):8.2f}  {sum(1 for c in cnt if c == 0):5d}")
+    vocal_hits = sum(1 for m in means.values() for i, v in enumerate(m) if labels[i] in VOCAL and v >= THRESHOLD)
+    print(f"  vocal tags >= {THRESHOLD} (dropped): {vocal_hits}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default=os.environ.get("HARK_CORPUS", os.path.join(ROOT, "data", "default-corpus")))
+    ap.add_argument("--teacher", default=os.path.join(HERE, "teacher_windows.csv.gz"))
+    ap.add_argument("--music21", default=os.path.join(HERE, "music21_labels.csv"))
+    ap.add_argument("--out", default=None, help="default <corpus>/manifest.csv")
+    ap.add_argument("--threshold", type=float, default=THRESHOLD)
+    ap.add_argument("--top-k", type=int, default=TOP_K)
+    ap.add_argument("--stats", action="store_true", help="print the probability distribution too")
+    ap.add_argument("--no-check", action="store_true", help="do not check that the audio files exist")
+    args = ap.parse_args()
+    out = args.out or os.path.join(args.corpus, "manifest.csv")
+
+    labels, means, nwin = load_teacher(args.teacher)
+    m21 = {}
+    if os.path.exists(args.music21):
+        with open(args.music21, newline="") as f:
+            for r in csv.DictReader(f):
+                m21[r["path"]] = r
+    if args.stats:
+        print_stats(labels, means)
+
+    rows, missing = [], []
+    for path in sorted(means):
+        if not args.no_check and not os.path.exists(os.path.join(args.corpus, path)):
+            missing.append(path)
+            continue
+        tt = teacher_tags(labels, means[path], args.threshold, args.top_k)
+        if path in m21:
+            r = m21[path]
+            words = [w for col in ("instruments", "ensemble", "style") for w in r[col].split(";") if w]
+            tags = list(dict.fromkeys(words + tt))
+            tid = path[len("audio/"):].rsplit(".", 1)[0]
+            group = r["piece"]
+        elif path.startswith("audio/music21/"):
+            continue  # a rendering that music21_labels.csv no longer lists
+        else:
+            tags = tt
+            tid = path[len("audio/"):].rsplit(".", 1)[0]
+            group = group_of(tid)
+        rows.append((path, ";".join(tags), group, tid, tt, path in m21))
+    not_tagged = sorted(set(m21) - set(means))
+
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["path", "tags", "group", "id"])
+        for r in rows:
+            w.writerow(r[:4])
+
+    # Report.
+    src = lambda p: p.split("/")[1]
+    by_src = defaultdict(list)
+    for r in rows:
+        by_src[src(r[0])].append(r)
+    print(f"\nwrote {out}: {len(rows)} files, {len({r[2] for r in rows})} groups "
+          f"(rule: track mean >= {args.threshold}, always top-{args.top_k}, no vocal tags)")
+    print(f"{'source':22s} {'files':>5s} {'hours':>6s} {'teacher tags/file':>18s} {'all tags/file':>14s}")
+    for s, rs in sorted(by_src.items()):
+        hours = sum(nwin[r[0]] for r in rs) * 3 / 3600
+        print(f"{s:22s} {len(rs):5d} {hours:6.2f} {statistics.fmean(len(r[4]) for r in rs):18.2f} "
+              f"{statistics.fmean(len(r[1].split(';')) for r in rs):14.2f}")
+    tc = Counter(t for r in rows for t in r[1].split(";"))
+    teach = Counter(t for r in rows for t in r[4])
+    print(f"\ntag frequencies ({len(tc)} tags; 'teacher' = from musicnn, rest = music21 words):")
+    for t, c in tc.most_common():
+        print(f"  {t:20s} {c:4d}" + (f"  (teacher {teach[t]})" if teach[t] and teach[t] != c else ""))
+    if missing:
+        print(f"\nwarning: {len(missing)} tagged files are not on disk (skipped), e.g. {missing[0]}", file=sys.stderr)
+    if not_tagged:
+        print(f"warning: {len(not_tagged)} music21 renderings have no teacher rows yet (run teacher.py), "
+              f"e.g. {not_tagged[0]}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
