@@ -20,6 +20,8 @@ pub const REPORT_JSON: &str = "report.json";
 pub const REPORT_MD: &str = "report.md";
 /// The training curves.
 pub const CURVES_SVG: &str = "curves.svg";
+/// Every track's subset and split part, so held-out tracks can be named and checked.
+pub const SPLIT_JSON: &str = "split.json";
 
 /// Why a step failed.
 #[derive(Debug, thiserror::Error)]
@@ -166,10 +168,39 @@ pub fn evaluate_checkpoint(
     let (model, device) = load_model(config, data, checkpoint)?;
     let mut report = eval::evaluate(config, data, &model.net, device)?;
     report.epochs = training_history(config);
+    write_split(config, data)?;
     report::write_json(&config.work_dir.join(REPORT_JSON), &report)?;
     report::write_markdown(&config.work_dir.join(REPORT_MD), &report)?;
     report::write_curves_svg(&config.work_dir.join(CURVES_SVG), &report.epochs)?;
     Ok(report)
+}
+
+/// Writes `split.json`: per track its id, path, usable labels, subset and part.
+fn write_split(config: &RunConfig, data: &RunData) -> Result<(), PipelineError> {
+    let tracks: Vec<serde_json::Value> = data
+        .cache
+        .index()
+        .tracks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            serde_json::json!({
+                "id": t.id,
+                "path": t.path,
+                "labels": data.track_labels[i].iter().map(|&l| &data.labels.names[l]).collect::<Vec<_>>(),
+                "subset": data.split.subset[i].map(|s| s.to_string()),
+                "part": data.split.part[i].to_string(),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "seen": data.split.labels.seen,
+        "unseen": data.split.labels.unseen,
+        "tracks": tracks,
+    });
+    let path = config.work_dir.join(SPLIT_JSON);
+    let text = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    std::fs::write(&path, text).map_err(|source| PipelineError::Io { path, source })
 }
 
 /// Evaluates a named checkpoint ("best", "last" or a path).
