@@ -40,7 +40,6 @@ pub fn track_embeddings(
     device: Device,
 ) -> Result<Vec<Vec<f32>>, EvalError> {
     let window = crate::cache::cache_frontend().window_frames;
-    let n_mels = data.cache.n_mels();
     let mut out = Vec::with_capacity(tracks.len());
     tch::no_grad(|| -> Result<(), EvalError> {
         for &track in tracks {
@@ -55,15 +54,8 @@ pub fn track_embeddings(
             }
             let mut mean: Option<MeanEmbedding> = None;
             for chunk in starts.chunks(64) {
-                let mut mel = Vec::with_capacity(chunk.len() * window * n_mels);
-                for &s in chunk {
-                    data.cache
-                        .window_into(track, s, window, data.mean, data.std, &mut mel);
-                }
-                let mel = Tensor::from_slice(&mel)
-                    .view([chunk.len() as i64, window as i64, n_mels as i64])
-                    .to_device(device);
-                let emb = net.audio(&mel);
+                let windows: Vec<(usize, usize)> = chunk.iter().map(|&s| (track, s)).collect();
+                let emb = net.audio(&data.windows_tensor(&windows, device));
                 let d = emb.size()[1] as usize;
                 let values = to_vec(&emb)?;
                 let m = mean.get_or_insert_with(|| MeanEmbedding::new(d));

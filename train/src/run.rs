@@ -126,6 +126,20 @@ impl RunData {
         })
     }
 
+    /// Standardised windows `[n, frames, mels]` on `device`, one per `(track, start frame)`.
+    pub fn windows_tensor(&self, windows: &[(usize, usize)], device: tch::Device) -> tch::Tensor {
+        let frames = crate::cache::cache_frontend().window_frames;
+        let n_mels = self.cache.n_mels();
+        let mut mel = Vec::with_capacity(windows.len() * frames * n_mels);
+        for &(track, start) in windows {
+            self.cache
+                .window_into(track, start, frames, self.mean, self.std, &mut mel);
+        }
+        tch::Tensor::from_slice(&mel)
+            .view([windows.len() as i64, frames as i64, n_mels as i64])
+            .to_device(device)
+    }
+
     /// Track indices of one part, over all subsets.
     pub fn part(&self, part: Part) -> Vec<usize> {
         self.split.tracks(part, &[Subset::A, Subset::B, Subset::C])

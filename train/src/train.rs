@@ -255,25 +255,21 @@ fn crop_start(frames: usize, window: usize, rng: &mut ChaCha8Rng) -> usize {
     }
 }
 
-/// Loss of a batch of examples (graph kept for backward).
+/// Audio embeddings of the examples' crops.
+fn batch_audio(data: &RunData, net: &ZeroShotNet, batch: &[Example], device: Device) -> Tensor {
+    let windows: Vec<(usize, usize)> = batch.iter().map(|e| (e.track, e.start)).collect();
+    net.audio(&data.windows_tensor(&windows, device))
+}
+
+/// Hinge loss of a batch given its audio embeddings (graph kept for backward).
 fn batch_loss(
-    data: &RunData,
     net: &ZeroShotNet,
+    audio: &Tensor,
     seen_table: &Tensor,
     batch: &[Example],
-    window: usize,
     margin: f64,
     device: Device,
 ) -> Tensor {
-    let n_mels = data.cache.n_mels();
-    let mut mel = Vec::with_capacity(batch.len() * window * n_mels);
-    for e in batch {
-        data.cache
-            .window_into(e.track, e.start, window, data.mean, data.std, &mut mel);
-    }
-    let mel = Tensor::from_slice(&mel)
-        .view([batch.len() as i64, window as i64, n_mels as i64])
-        .to_device(device);
     let k = batch[0].negatives.len() as i64;
     let pos: Vec<i64> = batch.iter().map(|e| e.positive).collect();
     let neg: Vec<i64> = batch.iter().flat_map(|e| e.negatives.clone()).collect();
@@ -283,8 +279,7 @@ fn batch_loss(
     let neg = words
         .index_select(0, &Tensor::from_slice(&neg).to_device(device))
         .view([batch.len() as i64, k, d]);
-    let audio = net.audio(&mel);
-    hinge_loss(&audio, &pos, &neg, margin)
+    hinge_loss(audio, &pos, &neg, margin)
 }
 
 /// Window starts spread evenly over a track (at most `n`).
@@ -421,15 +416,8 @@ pub fn train(
                 })
                 .collect();
             lr = t.learning_rate * state.lr_scale / (1.0 + t.lr_decay * state.steps as f64);
-            let loss = batch_loss(
-                data,
-                &model.net,
-                &seen_table,
-                &batch,
-                window,
-                t.margin,
-                device,
-            );
+            let audio = batch_audio(data, &model.net, &batch, device);
+            let loss = batch_loss(&model.net, &audio, &seen_table, &batch, t.margin, device);
             loss.backward();
             opt.step(lr);
             state.steps += 1;
@@ -448,15 +436,8 @@ pub fn train(
                 loss: train_loss,
             });
         }
-        let (validation_loss, validation_auc) = validate(
-            data,
-            &model.net,
-            &seen_table,
-            &validation,
-            window,
-            t.margin,
-            device,
-        )?;
+        let (validation_loss, validation_auc) =
+            validate(data, &model.net, &seen_table, &validation, t.margin, device)?;
         let record = EpochRecord {
             epoch,
             train_loss,
@@ -545,7 +526,6 @@ fn validate(
     net: &ZeroShotNet,
     seen_table: &Tensor,
     examples: &[Example],
-    window: usize,
     margin: f64,
     device: Device,
 ) -> Result<(f64, Option<f64>), TrainError> {
@@ -559,18 +539,10 @@ fn validate(
     tch::no_grad(|| -> Result<(), TrainError> {
         let words = net.word(seen_table);
         for chunk in examples.chunks(64) {
-            let loss = batch_loss(data, net, seen_table, chunk, window, margin, device);
+            let audio = batch_audio(data, net, chunk, device);
+            let loss = batch_loss(net, &audio, seen_table, chunk, margin, device);
             loss_sum += loss.double_value(&[]) * chunk.len() as f64;
-            let n_mels = data.cache.n_mels();
-            let mut mel = Vec::with_capacity(chunk.len() * window * n_mels);
-            for e in chunk {
-                data.cache
-                    .window_into(e.track, e.start, window, data.mean, data.std, &mut mel);
-            }
-            let mel = Tensor::from_slice(&mel)
-                .view([chunk.len() as i64, window as i64, n_mels as i64])
-                .to_device(device);
-            scores.extend(to_vec(&cosine_matrix(&net.audio(&mel), &words))?);
+            scores.extend(to_vec(&cosine_matrix(&audio, &words))?);
             for e in chunk {
                 let mut row = vec![false; n_seen];
                 for &l in &data.track_labels[e.track] {
