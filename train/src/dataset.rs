@@ -390,6 +390,39 @@ fn csv_error(path: &Path, e: csv::Error) -> DataError {
     }
 }
 
+/// Calls `each` with every record of a delimited file and its line, after checking its field
+/// count against the header's; a record with another count is reported and skipped.
+fn for_each_record(
+    file: &Path,
+    reader: &mut csv::Reader<std::fs::File>,
+    header_len: usize,
+    c: &mut Collector,
+    mut each: impl FnMut(&csv::ByteRecord, Option<u64>, &mut Collector),
+) {
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                // An I/O error mid-file leaves nothing sensible to read after it.
+                c.error(csv_error(file, e));
+                break;
+            }
+        }
+        let line = record.position().map(|p| p.line());
+        if record.len() != header_len {
+            let message = format!(
+                "{} field(s) where the header has {header_len}",
+                record.len()
+            );
+            c.invalid(file, line, message);
+            continue;
+        }
+        each(&record, line, c);
+    }
+}
+
 fn load_csv(spec: &DatasetSpec, c: &mut Collector) {
     let file = &spec.source;
     let Some(mut reader) = open_csv(file, b',', c) else {
@@ -420,46 +453,26 @@ fn load_csv(spec: &DatasetSpec, c: &mut Collector) {
     }
     let root = spec.audio_root.clone().unwrap_or_else(|| folder_of(file));
 
-    let mut record = csv::ByteRecord::new();
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                // An I/O error mid-file leaves nothing sensible to read after it.
-                c.error(csv_error(file, e));
-                break;
-            }
-        }
-        let line = record.position().map(|p| p.line());
-        if record.len() != header.len() {
-            let message = format!(
-                "{} field(s) where the header has {}",
-                record.len(),
-                header.len()
-            );
-            c.invalid(file, line, message);
-            continue;
-        }
+    for_each_record(file, &mut reader, header.len(), c, |record, line, c| {
         let field = |i: usize| std::str::from_utf8(&record[i]).map(str::trim);
         let (Ok(path), Ok(tags)) = (field(path_col), field(tags_col)) else {
             c.invalid(file, line, "not valid UTF-8 (save the manifest as UTF-8)");
-            continue;
+            return;
         };
         let id = id_col.map(field).transpose();
         let group = group_col.map(field).transpose();
         let (Ok(id), Ok(group)) = (id, group) else {
             c.invalid(file, line, "not valid UTF-8 (save the manifest as UTF-8)");
-            continue;
+            return;
         };
         if path.is_empty() {
             c.invalid(file, line, "empty `path`");
-            continue;
+            return;
         }
         let tags = normalize_tags(tags.split(';'));
         if tags.is_empty() {
             c.invalid(file, line, format!("no tags for \"{path}\""));
-            continue;
+            return;
         }
         let id = match id {
             Some(id) if !id.is_empty() => id.to_string(),
@@ -473,7 +486,7 @@ fn load_csv(spec: &DatasetSpec, c: &mut Collector) {
             _ => id.clone(),
         };
         c.track(file, line, id, Ok(root.join(path)), tags, group);
-    }
+    });
 }
 
 /// The song a MagnaTagATune clip was cut from: `mp3_path` without its extension and without
@@ -514,26 +527,7 @@ fn load_mtat(spec: &DatasetSpec, c: &mut Collector) {
         .collect();
     let root = spec.audio_root.clone().unwrap_or_else(|| folder_of(file));
 
-    let mut record = csv::ByteRecord::new();
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                c.error(csv_error(file, e));
-                break;
-            }
-        }
-        let line = record.position().map(|p| p.line());
-        if record.len() != header.len() {
-            let message = format!(
-                "{} field(s) where the header has {}",
-                record.len(),
-                header.len()
-            );
-            c.invalid(file, line, message);
-            continue;
-        }
+    for_each_record(file, &mut reader, header.len(), c, |record, line, c| {
         let text = |i: usize| String::from_utf8_lossy(&record[i]).trim().to_string();
         let clip_id = text(0);
         let mp3_path = text(header.len() - 1);
@@ -567,15 +561,15 @@ fn load_mtat(spec: &DatasetSpec, c: &mut Collector) {
             }
         }
         if bad {
-            continue;
+            return;
         }
         if tags.is_empty() {
             c.loaded.untagged += 1;
-            continue;
+            return;
         }
         let group = mtat_song(&mp3_path);
         c.track(file, line, clip_id, Ok(root.join(&mp3_path)), tags, group);
-    }
+    });
 }
 
 /// Sub-folders of `dir` (sorted by name, hidden ones skipped) and its files, sorted likewise.
