@@ -987,8 +987,12 @@ impl GloveStore {
             start: layout.fst_offset,
             end: layout.fst_end,
         };
-        let fst = fst::raw::Fst::new(range)
-            .map_err(|e| GloveError::corrupt(path, format!("word index: {e}")))?;
+        // On 32-bit targets fst panics (rather than erring) on a node address past
+        // usize::MAX, which a damaged index can hold; that must be an error, not a crash.
+        let fst =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fst::raw::Fst::new(range)))
+                .map_err(|_| GloveError::corrupt(path, "word index: node address out of range"))?
+                .map_err(|e| GloveError::corrupt(path, format!("word index: {e}")))?;
         // A corrupt index could make the fst crate index out of bounds; its checksum is
         // a few megabytes at most, cheap next to a panic on the daemon's lookup path.
         fst.verify()
