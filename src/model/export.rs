@@ -507,6 +507,20 @@ pub fn export_model_dir(
     Ok(())
 }
 
+/// The seeded He-uniform starting weights of both branches: what `hark model random` writes
+/// and where hark-train starts, so an untrained run and a random model are the same numbers.
+pub fn initial_weights(
+    seed: u64,
+    n_mels: usize,
+    glove_dim: usize,
+    d: usize,
+) -> (AudioWeights, LinearWeights) {
+    let audio = AudioWeights::he_uniform(seed, n_mels, d);
+    // A different stream for the word branch, so the two are not built from the same numbers.
+    let word = LinearWeights::he_uniform(seed ^ 0x776f_7264, glove_dim, d);
+    (audio, word)
+}
+
 /// Writes an untrained model with seeded He-uniform weights and the paper's front-end, for
 /// tests and for trying the plumbing before a trained model exists.
 pub fn random_model_dir(
@@ -518,9 +532,7 @@ pub fn random_model_dir(
     d: usize,
 ) -> Result<ModelManifest, ModelError> {
     let frontend = FrontendParams::default();
-    let audio = AudioWeights::he_uniform(seed, frontend.n_mels, d);
-    // A different stream for the word branch, so the two are not built from the same numbers.
-    let word = LinearWeights::he_uniform(seed ^ 0x776f_7264, glove_dim, d);
+    let (audio, word) = initial_weights(seed, frontend.n_mels, glove_dim, d);
     let manifest = ModelManifest {
         name: name.to_string(),
         version: "0.0.0-untrained".to_string(),

@@ -9,7 +9,7 @@ use crate::net::{cosine_matrix, hinge_loss, to_vec, NetError, ZeroShotNet};
 use crate::report::EpochRecord;
 use crate::run::RunData;
 use crate::split::Part;
-use hark::model::export::{AudioWeights, LinearWeights};
+use hark::model::export::initial_weights;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -115,12 +115,8 @@ impl Trainable {
     /// `hark model random --seed`), so CPU and GPU runs start from the same numbers.
     pub fn initial(config: &RunConfig, glove_dim: usize, device: Device) -> Self {
         let n_mels = crate::cache::cache_frontend().n_mels;
-        let audio = AudioWeights::he_uniform(config.seed, n_mels, config.model.embedding_dim);
-        let word = LinearWeights::he_uniform(
-            config.seed ^ 0x776f_7264,
-            glove_dim,
-            config.model.embedding_dim,
-        );
+        let (audio, word) =
+            initial_weights(config.seed, n_mels, glove_dim, config.model.embedding_dim);
         let vs = nn::VarStore::new(device);
         let net = ZeroShotNet::new(&vs.root(), &audio, &word);
         Self { vs, net }
