@@ -58,6 +58,8 @@ pub enum Boundary {
     Command,
     /// The track reached the maximum length.
     MaxLength,
+    /// Audio was lost (device gone, pipeline full): the track ends where the audio stopped.
+    Gap,
     /// The input ended or the daemon is shutting down.
     EndOfStream,
 }
