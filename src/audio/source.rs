@@ -40,6 +40,23 @@ pub struct SourceStats {
     pub dropped_samples: AtomicU64,
     /// Times the device stream failed or vanished and was reopened.
     pub restarts: AtomicU64,
+    /// Samples sent but not yet taken by the pipeline: a live device drops audio past
+    /// `SourceSettings`'s limit instead of waiting.
+    pub queued: AtomicU64,
+}
+
+impl SourceStats {
+    /// The pipeline took `event` off the queue.
+    pub fn taken(&self, event: &SourceEvent) {
+        if let SourceEvent::Audio(chunk) = event {
+            let n = chunk.samples.len() as u64;
+            let _ = self
+                .queued
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                    Some(q.saturating_sub(n))
+                });
+        }
+    }
 }
 
 /// Why a source could not start or went on failing.
@@ -85,17 +102,19 @@ pub enum SourceError {
     },
 }
 
-/// Runs the configured source on the calling thread until it ends or `stop` is set.
+/// Runs the configured source on the calling thread until it ends or `stop` is set. A live
+/// device lets at most `queue_s` seconds of audio wait for the pipeline; files and pipes wait.
 pub fn run_source(
     settings: &SourceSettings,
     tx: &Sender<SourceEvent>,
     stop: &AtomicBool,
     stats: &Arc<SourceStats>,
+    queue_s: f64,
 ) -> Result<(), SourceError> {
     match settings.kind {
         SourceKind::File => run_file(settings, tx, stop, stats),
         SourceKind::Stdin => run_stdin(settings, std::io::stdin().lock(), tx, stop, stats),
-        SourceKind::Alsa => run_device(settings, tx, stop, stats),
+        SourceKind::Alsa => run_device(settings, tx, stop, stats, queue_s),
     }
 }
 
@@ -228,22 +247,30 @@ pub fn run_stdin(
 }
 
 /// Captures from an ALSA device, reopening it with backoff whenever it fails or vanishes.
+/// The pipeline hears of a loss at once (a gap closes the track in progress) and, when audio
+/// flows again, of the rest of the hole, so the stream clock keeps pace with wall time.
 fn run_device(
     settings: &SourceSettings,
     tx: &Sender<SourceEvent>,
     stop: &AtomicBool,
     stats: &Arc<SourceStats>,
+    queue_s: f64,
 ) -> Result<(), SourceError> {
     let mut backoff = Duration::from_millis(500);
     let max_backoff = Duration::from_secs_f64(settings.retry_max_s);
-    let mut lost_since: Option<Instant> = None;
+    let mut lost_at: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
-        match capture_once(settings, tx, stop, stats) {
+        match capture_once(settings, tx, stop, stats, lost_at, queue_s) {
             Ok(()) => return Ok(()),
-            Err(e) => {
+            Err(CaptureEnd { error, delivered }) => {
                 stats.restarts.fetch_add(1, Ordering::Relaxed);
-                lost_since.get_or_insert_with(Instant::now);
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "capture device unavailable; retrying");
+                if delivered || lost_at.is_none() {
+                    backoff = Duration::from_millis(500);
+                    lost_at = Some(Instant::now());
+                    tracing::warn!(error = %error, "capture device lost; the track in progress ends here");
+                    let _ = tx.try_send(SourceEvent::Gap(0.0));
+                }
+                tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "capture device unavailable; retrying");
             }
         }
         let deadline = Instant::now() + backoff;
@@ -251,13 +278,35 @@ fn run_device(
             std::thread::sleep(Duration::from_millis(50));
         }
         backoff = (backoff * 2).min(max_backoff);
-        if let Some(since) = lost_since {
-            // Tell the pipeline how long the gap is so far, so a track does not span it.
-            let _ = tx.try_send(SourceEvent::Gap(since.elapsed().as_secs_f64()));
-            lost_since = Some(Instant::now());
-        }
     }
     Ok(())
+}
+
+/// Why one capture ended, and whether it had delivered audio (a new loss) or never started.
+struct CaptureEnd {
+    error: SourceError,
+    delivered: bool,
+}
+
+impl From<SourceError> for CaptureEnd {
+    fn from(error: SourceError) -> Self {
+        Self {
+            error,
+            delivered: false,
+        }
+    }
+}
+
+/// A device that delivers this many times its nominal rate over a second is not a live
+/// clock any more: ALSA's `file` plugin does it when its input ends, a broken driver when
+/// its clock runs away. Either way the audio is not what the room sounds like.
+const RUNAWAY_RATIO: f64 = 4.0;
+
+/// What the capture thread watches of a running stream.
+#[derive(Debug, Default)]
+struct StreamProbe {
+    failed: AtomicBool,
+    produced: AtomicU64,
 }
 
 /// Opens the device once and captures until the stream fails (Err) or `stop` is set (Ok).
@@ -266,7 +315,9 @@ fn capture_once(
     tx: &Sender<SourceEvent>,
     stop: &AtomicBool,
     stats: &Arc<SourceStats>,
-) -> Result<(), SourceError> {
+    hole_since: Option<Instant>,
+    queue_s: f64,
+) -> Result<(), CaptureEnd> {
     use cpal::traits::{DeviceTrait, StreamTrait};
     let host = cpal::default_host();
     let device = pick_device(&host, &settings.device)?;
@@ -274,54 +325,154 @@ fn capture_once(
     let candidates = candidate_configs(&device, &name)?;
     let mut tried = Vec::new();
     for (config, format) in candidates {
-        let failed = Arc::new(AtomicBool::new(false));
-        let got_audio = Arc::new(AtomicBool::new(false));
-        let stream = build_stream(&device, &config, format, tx, stats, &failed, &got_audio);
-        let stream = match stream {
+        let rate = config.sample_rate.0;
+        let probe = Arc::new(StreamProbe::default());
+        let delivery = LossyDelivery::new(tx.clone(), rate, stats.clone(), queue_s, hole_since);
+        let stream = match build_stream(&device, &config, format, delivery, &probe) {
             Ok(s) => s,
             Err(e) => {
-                tried.push(format!(
-                    "{format:?}@{}Hz×{}: {e}",
-                    config.sample_rate.0, config.channels
-                ));
+                tried.push(format!("{format:?}@{rate}Hz×{}: {e}", config.channels));
                 continue;
             }
         };
         if let Err(e) = stream.play() {
-            tried.push(format!("{format:?}@{}Hz: {e}", config.sample_rate.0));
+            tried.push(format!("{format:?}@{rate}Hz: {e}"));
             continue;
         }
         // Advertised ranges are not promises: keep this format only if audio really arrives.
         let probe_end = Instant::now() + Duration::from_secs(2);
-        while !got_audio.load(Ordering::Relaxed)
-            && !failed.load(Ordering::Relaxed)
+        while probe.produced.load(Ordering::Relaxed) == 0
+            && !probe.failed.load(Ordering::Relaxed)
             && Instant::now() < probe_end
         {
             std::thread::sleep(Duration::from_millis(10));
         }
-        if !got_audio.load(Ordering::Relaxed) {
-            tried.push(format!(
-                "{format:?}@{}Hz: no audio within 2 s",
-                config.sample_rate.0
-            ));
+        if probe.produced.load(Ordering::Relaxed) == 0 {
+            tried.push(format!("{format:?}@{rate}Hz: no audio within 2 s"));
             continue;
         }
-        tracing::info!(device = %name, rate = config.sample_rate.0, channels = config.channels, format = ?format, "capture started");
-        while !stop.load(Ordering::Relaxed) {
-            if failed.load(Ordering::Relaxed) {
-                return Err(SourceError::Device {
-                    device: name,
-                    detail: "stream stopped with an error".into(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        return Ok(());
+        tracing::info!(device = %name, rate, channels = config.channels, format = ?format, "capture started");
+        return watch_stream(&name, rate, &probe, stop);
     }
     Err(SourceError::NoFormat {
         device: name,
         detail: tried.join("; "),
-    })
+    }
+    .into())
+}
+
+/// Waits while the stream runs; ends it when it reports an error or runs away from its clock.
+fn watch_stream(
+    name: &str,
+    rate: u32,
+    probe: &StreamProbe,
+    stop: &AtomicBool,
+) -> Result<(), CaptureEnd> {
+    let lost = |detail: String| CaptureEnd {
+        error: SourceError::Device {
+            device: name.to_string(),
+            detail,
+        },
+        delivered: true,
+    };
+    let mut mark = (Instant::now(), probe.produced.load(Ordering::Relaxed));
+    while !stop.load(Ordering::Relaxed) {
+        if probe.failed.load(Ordering::Relaxed) {
+            return Err(lost("stream stopped with an error".into()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let elapsed = mark.0.elapsed().as_secs_f64();
+        if elapsed >= 1.0 {
+            let produced = probe.produced.load(Ordering::Relaxed);
+            let ratio = (produced - mark.1) as f64 / (f64::from(rate) * elapsed);
+            if ratio > RUNAWAY_RATIO {
+                return Err(lost(format!(
+                    "delivers audio {ratio:.0}x faster than real time: its input stopped or its clock is broken"
+                )));
+            }
+            mark = (Instant::now(), produced);
+        }
+    }
+    Ok(())
+}
+
+/// Hands device audio downstream without ever blocking the device's callback. Audio that
+/// finds more than the queue limit waiting is dropped and counted, and the pipeline hears of
+/// the hole as a gap before the next audio that fits, so its clock stays on wall time.
+#[derive(Debug)]
+pub struct LossyDelivery {
+    tx: Sender<SourceEvent>,
+    rate: u32,
+    stats: Arc<SourceStats>,
+    limit: u64,
+    lost: u64,
+    hole_since: Option<Instant>,
+}
+
+impl LossyDelivery {
+    /// Delivers audio at `rate` with at most `queue_s` seconds waiting; `hole_since` is when
+    /// the audio stopped, if this delivery resumes after a loss.
+    pub fn new(
+        tx: Sender<SourceEvent>,
+        rate: u32,
+        stats: Arc<SourceStats>,
+        queue_s: f64,
+        hole_since: Option<Instant>,
+    ) -> Self {
+        let limit = (queue_s.max(0.0) * f64::from(rate)).max(f64::from(rate) * 0.1) as u64;
+        Self {
+            tx,
+            rate: rate.max(1),
+            stats,
+            limit,
+            lost: 0,
+            hole_since,
+        }
+    }
+
+    /// Sends one chunk, or drops it (and remembers the hole) if the queue is over its limit.
+    pub fn deliver(&mut self, mono: Vec<f32>) {
+        let n = mono.len() as u64;
+        if !self.report_hole() || self.stats.queued.load(Ordering::Relaxed) + n > self.limit {
+            return self.drop_audio(n);
+        }
+        let chunk = AudioChunk {
+            samples: mono,
+            rate: self.rate,
+        };
+        match self.tx.try_send(SourceEvent::Audio(chunk)) {
+            Ok(()) => {
+                self.stats.samples.fetch_add(n, Ordering::Relaxed);
+                self.stats.queued.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => self.drop_audio(n),
+        }
+    }
+
+    /// Sends the gap owed, if any; false if the queue had no room for it either.
+    fn report_hole(&mut self) -> bool {
+        let waited = self.hole_since.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let seconds = waited + self.lost as f64 / f64::from(self.rate);
+        if seconds <= 0.0 {
+            return true;
+        }
+        match self.tx.try_send(SourceEvent::Gap(seconds)) {
+            Ok(()) => {
+                self.lost = 0;
+                self.hole_since = None;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn drop_audio(&mut self, n: u64) {
+        // While a hole is timed by the clock, dropped audio is already inside it.
+        if self.hole_since.is_none() {
+            self.lost += n;
+        }
+        self.stats.dropped_samples.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 fn pick_device(host: &cpal::Host, wanted: &str) -> Result<cpal::Device, SourceError> {
@@ -420,63 +571,43 @@ fn build_stream(
     device: &cpal::Device,
     config: &cpal::StreamConfig,
     format: cpal::SampleFormat,
-    tx: &Sender<SourceEvent>,
-    stats: &Arc<SourceStats>,
-    failed: &Arc<AtomicBool>,
-    got_audio: &Arc<AtomicBool>,
+    mut delivery: LossyDelivery,
+    probe: &Arc<StreamProbe>,
 ) -> Result<cpal::Stream, cpal::BuildStreamError> {
     use cpal::traits::DeviceTrait;
     let channels = usize::from(config.channels.max(1));
-    let rate = config.sample_rate.0;
-    let err_flag = failed.clone();
-    let on_error = move |e: cpal::StreamError| {
-        tracing::warn!(error = %e, "capture stream error");
-        err_flag.store(true, Ordering::Relaxed);
-    };
-    // The callback must never block: a full pipeline means the chunk is dropped and counted.
-    let deliver = {
-        let tx = tx.clone();
-        let got = got_audio.clone();
-        let stats = stats.clone();
-        move |mono: Vec<f32>| {
-            got.store(true, Ordering::Relaxed);
-            let n = mono.len() as u64;
-            match tx.try_send(SourceEvent::Audio(AudioChunk {
-                samples: mono,
-                rate,
-            })) {
-                Ok(()) => {
-                    stats.samples.fetch_add(n, Ordering::Relaxed);
-                }
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    stats.dropped_samples.fetch_add(n, Ordering::Relaxed);
-                }
-            }
+    let on_error = {
+        let probe = probe.clone();
+        move |e: cpal::StreamError| {
+            tracing::warn!(error = %e, "capture stream error");
+            probe.failed.store(true, Ordering::Relaxed);
         }
+    };
+    let probe = probe.clone();
+    // The callback must never block: `LossyDelivery` drops and counts instead.
+    let mut deliver = move |mono: Vec<f32>| {
+        probe
+            .produced
+            .fetch_add(mono.len() as u64, Ordering::Relaxed);
+        delivery.deliver(mono);
     };
     match format {
-        cpal::SampleFormat::I16 => {
-            let deliver = deliver;
-            device.build_input_stream(
-                config,
-                move |data: &[i16], _: &cpal::InputCallbackInfo| {
-                    deliver(mix_down(data, channels, |s| f32::from(s) / 32768.0));
-                },
-                on_error,
-                None,
-            )
-        }
-        _ => {
-            let deliver = deliver;
-            device.build_input_stream(
-                config,
-                move |data: &[f32], _: &cpal::InputCallbackInfo| {
-                    deliver(mix_down(data, channels, finite_sample));
-                },
-                on_error,
-                None,
-            )
-        }
+        cpal::SampleFormat::I16 => device.build_input_stream(
+            config,
+            move |data: &[i16], _: &cpal::InputCallbackInfo| {
+                deliver(mix_down(data, channels, |s| f32::from(s) / 32768.0));
+            },
+            on_error,
+            None,
+        ),
+        _ => device.build_input_stream(
+            config,
+            move |data: &[f32], _: &cpal::InputCallbackInfo| {
+                deliver(mix_down(data, channels, finite_sample));
+            },
+            on_error,
+            None,
+        ),
     }
 }
 
@@ -485,4 +616,65 @@ fn mix_down<T: Copy>(data: &[T], channels: usize, to_f32: impl Fn(T) -> f32) -> 
     data.chunks_exact(channels)
         .map(|frame| frame.iter().map(|&s| to_f32(s)).sum::<f32>() / channels as f32)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(capacity: usize, queue_s: f64, hole: Option<Instant>) -> (LossyDelivery, crossbeam_channel::Receiver<SourceEvent>, Arc<SourceStats>) {
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let stats = Arc::new(SourceStats::default());
+        (LossyDelivery::new(tx, 1000, stats.clone(), queue_s, hole), rx, stats)
+    }
+
+    fn take(rx: &crossbeam_channel::Receiver<SourceEvent>, stats: &SourceStats) -> SourceEvent {
+        let e = rx.try_recv().expect("an event is waiting");
+        stats.taken(&e);
+        e
+    }
+
+    #[test]
+    fn audio_dropped_on_a_full_queue_reaches_the_pipeline_as_a_gap_of_its_length() {
+        let (mut d, rx, stats) = delivery(2, 10.0, None);
+        d.deliver(vec![0.1; 500]);
+        d.deliver(vec![0.2; 250]);
+        d.deliver(vec![0.3; 250]); // both slots are taken: dropped
+        assert_eq!(stats.dropped_samples.load(Ordering::Relaxed), 250);
+        assert!(matches!(take(&rx, &stats), SourceEvent::Audio(c) if c.samples[0] == 0.1));
+        assert!(matches!(take(&rx, &stats), SourceEvent::Audio(c) if c.samples[0] == 0.2));
+        d.deliver(vec![0.4; 100]);
+        // The hole comes first, then the audio after it: the pipeline's clock skips 0.25 s.
+        assert_eq!(take(&rx, &stats), SourceEvent::Gap(0.25));
+        assert!(matches!(take(&rx, &stats), SourceEvent::Audio(c) if c.samples[0] == 0.4));
+        d.deliver(vec![0.5; 100]);
+        assert!(matches!(take(&rx, &stats), SourceEvent::Audio(c) if c.samples[0] == 0.5), "the gap is reported once");
+        assert_eq!(stats.dropped_samples.load(Ordering::Relaxed), 250);
+    }
+
+    #[test]
+    fn audio_beyond_the_queue_limit_is_dropped_even_when_the_channel_has_room() {
+        let (mut d, rx, stats) = delivery(64, 1.0, None);
+        d.deliver(vec![0.0; 800]);
+        d.deliver(vec![0.0; 800]); // 1.6 s would wait: over the 1 s limit
+        assert_eq!(stats.dropped_samples.load(Ordering::Relaxed), 800);
+        take(&rx, &stats);
+        d.deliver(vec![0.0; 800]);
+        assert_eq!(take(&rx, &stats), SourceEvent::Gap(0.8));
+        assert!(matches!(take(&rx, &stats), SourceEvent::Audio(_)));
+    }
+
+    #[test]
+    fn a_device_that_comes_back_first_reports_how_long_it_was_away() {
+        let lost_at = Instant::now() - Duration::from_secs(3);
+        let (mut d, rx, stats) = delivery(8, 10.0, Some(lost_at));
+        d.deliver(vec![0.0; 10]);
+        match take(&rx, &stats) {
+            SourceEvent::Gap(s) => assert!((3.0..4.0).contains(&s), "gap of {s} s"),
+            other => panic!("expected a gap first, got {other:?}"),
+        }
+        assert!(matches!(take(&rx, &stats), SourceEvent::Audio(_)));
+        d.deliver(vec![0.0; 10]);
+        assert!(matches!(take(&rx, &stats), SourceEvent::Audio(_)), "the gap is reported once");
+    }
 }
