@@ -1,0 +1,265 @@
+//! The daemon: `source → pipeline → publisher`.
+//!
+//! - [`pipeline`]: the stream processing as one synchronous state machine (clock, levels,
+//!   front-end, encoder, segmenter, scorer), unit-tested call by call;
+//! - [`workers`]: the source thread and the pipeline thread, thin adapters around it that
+//!   report how they ended;
+//! - [`supervisor`]: the async side — MQTT publishing, signals, commands, vocabulary reloads,
+//!   the systemd watchdog and orderly shutdown;
+//! - [`messages`]: the typed `track`, `now` and `diagnostic` messages;
+//! - [`vocabulary`]: the vocabulary slot, the file watcher and the reload.
+//!
+//! A live device never waits (audio past the queue limit is dropped, counted and reported as
+//! a gap); a file or pipe waits instead, so it loses nothing.
+
+pub mod messages;
+pub mod pipeline;
+pub mod supervisor;
+pub mod vocabulary;
+pub mod workers;
+
+use crate::audio::source::{run_source, SourceEvent, SourceStats};
+use crate::config::{Settings, SourceKind};
+use crate::model::Model;
+use crate::mqtt::{MqttSettings, Publisher, PublisherHandle};
+use crate::score::Selection;
+use crate::tagger::{load_scorer, TagError};
+use crate::vocab::glove::GloveStore;
+use messages::MessageContext;
+use pipeline::{Pipeline, PipelineSettings};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+use supervisor::{notify_systemd, Ending, Supervisor};
+use thiserror::Error;
+use vocabulary::{Reloader, VocabularySlot};
+use workers::{spawn_worker, Heartbeat, PipelineLinks, PipelineStats};
+
+/// What stops the daemon from starting, or makes it end with an error.
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    /// The model, GloVe store or vocabulary could not be loaded.
+    #[error(transparent)]
+    Load(#[from] TagError),
+    /// The MQTT publisher could not start (bad TLS files, unwritable state directory, ...).
+    #[error("mqtt: {0}")]
+    Mqtt(String),
+    /// The async runtime or a thread could not start.
+    #[error("runtime: {0}")]
+    Runtime(String),
+    /// A pipeline thread panicked or failed; the service manager should restart the daemon.
+    #[error("pipeline failed: {0}")]
+    Worker(String),
+}
+
+/// Runs the daemon until a signal, a shutdown, or (with `exit_at_end`) the end of the input.
+pub fn run(settings: Settings) -> Result<(), DaemonError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("hark-async")
+        .build()
+        .map_err(|e| DaemonError::Runtime(e.to_string()))?;
+    runtime.block_on(run_async(settings))
+}
+
+async fn run_async(settings: Settings) -> Result<(), DaemonError> {
+    let started = Instant::now();
+    let loaded = Loaded::load(&settings)?;
+    let publisher = start_publisher(&settings)?;
+    let mqtt = publisher.as_ref().map(|(h, _)| h.clone());
+    let (threads, supervisor) = start_pipeline(&settings, &loaded, mqtt)?;
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
+    tracing::info!(ready_ms = started.elapsed().as_millis() as u64, "READY");
+    let ending = supervisor.run().await;
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    join_threads(threads).await;
+    if let Some((handle, task)) = publisher {
+        if let Err(e) = handle.shutdown().await {
+            tracing::warn!(error = %e, "MQTT shutdown was not clean");
+        }
+        let _ = task.await;
+    }
+    match ending {
+        Ending::Clean => Ok(()),
+        Ending::WorkerFailed(why) => Err(DaemonError::Worker(why)),
+    }
+}
+
+/// Everything loaded before READY=1.
+struct Loaded {
+    model: Arc<Model>,
+    glove: Arc<GloveStore>,
+    slot: Arc<VocabularySlot>,
+}
+
+impl Loaded {
+    fn load(settings: &Settings) -> Result<Self, DaemonError> {
+        let t0 = Instant::now();
+        let model = Arc::new(Model::load(&settings.model.dir).map_err(TagError::from)?);
+        let glove = Arc::new(GloveStore::open(&settings.model.glove).map_err(TagError::from)?);
+        let scorer = load_scorer(&model, &glove, &settings.model.vocabulary)?;
+        tracing::info!(
+            model = %model.identity(),
+            glove = glove.identity(),
+            tags = scorer.scorer.len(),
+            vocabulary = %scorer.identity,
+            load_ms = t0.elapsed().as_millis() as u64,
+            "model and vocabulary loaded"
+        );
+        Ok(Self {
+            model,
+            glove,
+            slot: Arc::new(VocabularySlot::new(scorer)),
+        })
+    }
+}
+
+type PublisherParts = (PublisherHandle, tokio::task::JoinHandle<()>);
+
+fn start_publisher(settings: &Settings) -> Result<Option<PublisherParts>, DaemonError> {
+    if settings.mqtt.host.is_empty() {
+        tracing::info!("mqtt.host is empty: MQTT off, tracks only printed");
+        return Ok(None);
+    }
+    let mqtt = mqtt_settings(settings, &settings.device_id());
+    let parts = Publisher::start(mqtt).map_err(|e| DaemonError::Mqtt(e.to_string()))?;
+    Ok(Some(parts))
+}
+
+/// Starts the source and pipeline threads and returns them with the supervisor that runs
+/// beside them.
+fn start_pipeline(
+    settings: &Settings,
+    loaded: &Loaded,
+    mqtt: Option<PublisherHandle>,
+) -> Result<(Vec<(&'static str, JoinHandle<()>)>, Supervisor), DaemonError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let source_stats = Arc::new(SourceStats::default());
+    let stats = Arc::new(PipelineStats::default());
+    let heartbeat = Arc::new(Heartbeat::default());
+    let (exits_tx, exits) = tokio::sync::mpsc::unbounded_channel();
+    let (events_tx, events) = crossbeam_channel::bounded::<SourceEvent>(256);
+    let (commands, commands_rx) = crossbeam_channel::bounded(16);
+    let (out_tx, out) = tokio::sync::mpsc::channel(64);
+    let runtime_err = |e: std::io::Error| DaemonError::Runtime(e.to_string());
+
+    let source = {
+        let (s, stop, stats) = (settings.source.clone(), stop.clone(), source_stats.clone());
+        let queue_s = queue_seconds(settings, &loaded.model);
+        spawn_worker("source", exits_tx.clone(), move || {
+            if let Err(e) = run_source(&s, &events_tx, &stop, &stats, queue_s) {
+                tracing::error!(error = %e, "audio source failed");
+                let _ = events_tx.send(SourceEvent::End);
+            }
+        })
+        .map_err(runtime_err)?
+    };
+    let pipeline = Pipeline::new(
+        loaded.model.clone(),
+        loaded.slot.clone(),
+        pipeline_settings(settings, &loaded.model),
+    );
+    let links = PipelineLinks {
+        events,
+        commands: commands_rx,
+        out: out_tx,
+        stop: stop.clone(),
+        source_stats: source_stats.clone(),
+        stats: stats.clone(),
+        heartbeat: heartbeat.clone(),
+        context: MessageContext {
+            device: settings.device_id(),
+            model: loaded.model.identity(),
+            wall_origin: SystemTime::now(),
+        },
+    };
+    let worker = spawn_worker("pipeline", exits_tx, move || {
+        workers::run_pipeline(pipeline, links)
+    })
+    .map_err(runtime_err)?;
+    let supervisor = Supervisor {
+        out,
+        commands,
+        exits,
+        stop,
+        heartbeat,
+        reloader: Reloader {
+            model: loaded.model.clone(),
+            glove: loaded.glove.clone(),
+            path: settings.model.vocabulary.clone(),
+            slot: loaded.slot.clone(),
+        },
+        watch_vocabulary: settings.model.watch_vocabulary,
+        mqtt,
+        print_tracks: settings.daemon.print_tracks,
+        exit_at_end: settings.daemon.exit_at_end && settings.source.kind != SourceKind::Alsa,
+        stats: (stats, source_stats),
+    };
+    Ok((vec![("source", source), ("pipeline", worker)], supervisor))
+}
+
+/// The pipeline's settings, composed from the configuration and the model's defaults.
+fn pipeline_settings(settings: &Settings, model: &Model) -> PipelineSettings {
+    PipelineSettings {
+        hop_frames: settings.stream.window_hop_frames,
+        selection: Selection {
+            threshold: settings
+                .tags
+                .threshold
+                .unwrap_or(model.manifest.score_threshold),
+            top_k: settings.tags.top_k,
+        },
+        now_interval_s: settings.tags.now_interval_s,
+        tracks: settings.tracks.clone(),
+    }
+}
+
+/// Seconds of audio a live device may queue for the pipeline: `stream.queue_windows` windows.
+fn queue_seconds(settings: &Settings, model: &Model) -> f64 {
+    settings.stream.queue_windows.max(1) as f64 * pipeline::window_s(&model.manifest.frontend)
+}
+
+/// Waits a bounded time for each thread: a stdin source blocked in read() on a quiet pipe
+/// never sees `stop`, and must not hold the exit (and the outbox flush) hostage.
+async fn join_threads(threads: Vec<(&'static str, JoinHandle<()>)>) {
+    for (name, t) in threads {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !t.is_finished() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if !t.is_finished() {
+            tracing::warn!(thread = name, "pipeline thread still blocked at exit; not waiting for it");
+            continue;
+        }
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+}
+
+fn mqtt_settings(s: &Settings, device: &str) -> MqttSettings {
+    let m = &s.mqtt;
+    let mut out = MqttSettings::new(m.host.clone(), device, s.daemon.state_dir.clone());
+    out.port = m.port;
+    if !m.client_id.is_empty() {
+        out.client_id = m.client_id.clone();
+    }
+    out.username = m.username.clone();
+    out.password = m.password.clone();
+    out.keep_alive_secs = m.keep_alive_s;
+    out.tls = m.tls.as_ref().map(|t| crate::mqtt::TlsSettings {
+        ca_file: t.ca_file.clone(),
+        client_cert: t.client_cert.clone(),
+        client_key: t.client_key.clone(),
+    });
+    out.prefix = m.prefix.clone();
+    out.home_assistant = m.home_assistant.enabled.then(|| {
+        let mut ha = crate::mqtt::HaSettings::new(m.home_assistant.name.clone());
+        ha.discovery_prefix = m.home_assistant.discovery_prefix.clone();
+        ha
+    });
+    out.commands = m.commands;
+    out.now_min_interval = Duration::from_secs_f64(s.tags.now_interval_s);
+    out
+}
+

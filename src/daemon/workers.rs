@@ -1,0 +1,245 @@
+//! The two pipeline threads, as thin adapters: the source thread runs the capture, the
+//! pipeline thread moves source events and commands into the [`Pipeline`] and its events out
+//! as messages. Each thread says how it ended, so a panic is never mistaken for the end of
+//! the input.
+
+use super::messages::{MessageContext, NowMessage, TrackMessage};
+use super::pipeline::{Pipeline, PipelineEvent};
+use crate::audio::source::{SourceEvent, SourceStats};
+use crossbeam_channel::{select, Receiver};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How a worker thread ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerExit {
+    /// It returned.
+    Finished(&'static str),
+    /// It panicked, with the panic's message.
+    Panicked {
+        /// The worker's name.
+        name: &'static str,
+        /// What the panic said.
+        message: String,
+    },
+}
+
+/// Runs `work` on a named thread that reports its end, panics included, on `exits`.
+pub fn spawn_worker(
+    name: &'static str,
+    exits: tokio::sync::mpsc::UnboundedSender<WorkerExit>,
+    work: impl FnOnce() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("hark-{name}"))
+        .spawn(move || {
+            let exit = match catch_unwind(AssertUnwindSafe(work)) {
+                Ok(()) => WorkerExit::Finished(name),
+                Err(panic) => WorkerExit::Panicked {
+                    name,
+                    message: panic_message(panic.as_ref()),
+                },
+            };
+            if let WorkerExit::Panicked { message, .. } = &exit {
+                tracing::error!(thread = name, panic = %message, "pipeline thread panicked");
+            }
+            let _ = exits.send(exit);
+        })
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Counters of the running pipeline, logged periodically and at exit.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    /// Windows embedded.
+    pub windows: AtomicU64,
+    /// Windows the encoder failed on.
+    pub encoder_failures: AtomicU64,
+    /// Tracks published.
+    pub tracks: AtomicU64,
+    /// Tracks dropped for being shorter than the minimum.
+    pub tracks_short: AtomicU64,
+    /// Gaps in the audio (device lost, pipeline full).
+    pub gaps: AtomicU64,
+}
+
+/// The liveness beat of the pipeline thread, read by the watchdog.
+#[derive(Debug)]
+pub struct Heartbeat {
+    origin: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self {
+            origin: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Heartbeat {
+    /// The thread is alive now.
+    pub fn beat(&self) {
+        let now = self.origin.elapsed().as_millis() as u64;
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Whether the last beat is younger than `limit`.
+    pub fn fresh(&self, limit: Duration) -> bool {
+        let now = self.origin.elapsed().as_millis() as u64;
+        now.saturating_sub(self.last_ms.load(Ordering::Relaxed)) < limit.as_millis() as u64
+    }
+}
+
+/// Orders for the pipeline thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipelineCommand {
+    /// End the track in progress (MQTT `cmd/new_track`).
+    NewTrack,
+}
+
+/// What the pipeline thread hands the async side.
+#[derive(Debug)]
+pub enum Output {
+    /// A finished track to print and publish.
+    Track(TrackMessage),
+    /// Provisional tags.
+    Now(NowMessage),
+    /// The input ended or the daemon is stopping; nothing follows.
+    Finished,
+}
+
+/// Everything the pipeline thread reads and writes besides the pipeline itself.
+pub struct PipelineLinks {
+    /// Source events in.
+    pub events: Receiver<SourceEvent>,
+    /// Commands in.
+    pub commands: Receiver<PipelineCommand>,
+    /// Messages out.
+    pub out: tokio::sync::mpsc::Sender<Output>,
+    /// Set when the daemon stops: the track in progress is flushed.
+    pub stop: Arc<AtomicBool>,
+    /// The source's counters (the queue depth is released here).
+    pub source_stats: Arc<SourceStats>,
+    /// The pipeline's counters.
+    pub stats: Arc<PipelineStats>,
+    /// Beaten on every turn of the loop.
+    pub heartbeat: Arc<Heartbeat>,
+    /// Device, model and wall clock for the messages.
+    pub context: MessageContext,
+}
+
+/// The pipeline thread's loop: runs until the input ends, the daemon stops or the other
+/// side hangs up, and always flushes the track in progress on the way out.
+pub fn run_pipeline(mut pipeline: Pipeline, links: PipelineLinks) {
+    loop {
+        links.heartbeat.beat();
+        if links.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        select! {
+            recv(links.events) -> event => {
+                let Ok(event) = event else { break };
+                links.source_stats.taken(&event);
+                let end = event == SourceEvent::End;
+                if !forward(&links, pipeline.push(event)) || end {
+                    let _ = links.out.blocking_send(Output::Finished);
+                    return;
+                }
+            }
+            recv(links.commands) -> command => {
+                if command == Ok(PipelineCommand::NewTrack) && !forward(&links, pipeline.new_track()) {
+                    return;
+                }
+            }
+            default(Duration::from_millis(200)) => {}
+        }
+    }
+    forward(&links, pipeline.finish());
+    let _ = links.out.blocking_send(Output::Finished);
+}
+
+/// Counts and sends the events; false once the async side is gone.
+fn forward(links: &PipelineLinks, events: Vec<PipelineEvent>) -> bool {
+    for event in events {
+        let output = match event {
+            PipelineEvent::Window { .. } => {
+                links.stats.windows.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            PipelineEvent::EncoderFailed(e) => {
+                links.stats.encoder_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "encoder failed on a window");
+                continue;
+            }
+            PipelineEvent::Gap { at_s, seconds } => {
+                links.stats.gaps.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(at_s, seconds, "audio gap");
+                continue;
+            }
+            PipelineEvent::ShortTrack(t) => {
+                links.stats.tracks_short.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(duration_s = t.duration_s(), boundary = ?t.boundary, "track shorter than tracks.min_track_s: not reported");
+                continue;
+            }
+            PipelineEvent::Track(t) => {
+                links.stats.tracks.fetch_add(1, Ordering::Relaxed);
+                Output::Track(TrackMessage::new(&links.context, &t))
+            }
+            PipelineEvent::Now(n) => {
+                // `now` is a hint: when the async side is busy, the next one will do.
+                let _ = links
+                    .out
+                    .try_send(Output::Now(NowMessage::new(&links.context, &n)));
+                continue;
+            }
+        };
+        if links.out.blocking_send(output).is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_worker_reports_a_panic_not_a_finish() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let t = spawn_worker("doomed", tx.clone(), || panic!("encoder exploded")).unwrap();
+        t.join().unwrap();
+        let ok = spawn_worker("fine", tx, || {}).unwrap();
+        ok.join().unwrap();
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            WorkerExit::Panicked {
+                name: "doomed",
+                message: "encoder exploded".into()
+            }
+        );
+        assert_eq!(rx.try_recv().unwrap(), WorkerExit::Finished("fine"));
+    }
+
+    #[test]
+    fn a_heartbeat_goes_stale_when_its_thread_stops_beating() {
+        let beat = Heartbeat::default();
+        beat.beat();
+        assert!(beat.fresh(Duration::from_secs(5)));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(!beat.fresh(Duration::from_millis(10)));
+    }
+}
