@@ -170,8 +170,13 @@ struct CheckArgs {
 }
 
 fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
+    // The daemon logs its own and its libraries' news for the journal; a one-off command
+    // shows hark's own messages and only its libraries' warnings.
+    init_tracing(match cli.command {
+        Command::Run(_) => "info",
+        _ => "warn,hark=info",
+    });
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Tag(args) => tag(args),
@@ -190,9 +195,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
