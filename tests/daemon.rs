@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 use common::client::{ClientOptions, Collector, Message, TestClient};
 use common::daemon::{outbox_files, wait_until, Config, Daemon};
 use common::mosquitto::{BrokerConfig, Mosquitto};
+use common::vmic::VirtualMic;
 use serde_json::Value;
 
 /// Sample rate of the demo and of the PCM the tests feed.
@@ -286,65 +287,38 @@ fn demo_is_split_at_its_silences_and_at_the_change_of_music() {
     }
 }
 
-#[test]
-fn alsa_virtual_microphone_is_captured_and_split_at_its_silence() {
-    // A raw S16 mono 22.05 kHz recording: silence, music, silence, other music, silence.
-    let mut audio = zeros(5.0);
-    audio.extend_from_slice(demo_part(0.0, 12.0));
-    audio.extend(zeros(8.0));
-    audio.extend_from_slice(demo_part(40.0, 52.0));
-    // After its file ends the plugin keeps repeating its last buffer: end on enough silence
-    // that what repeats is silence.
-    audio.extend(zeros(10.0));
-    let home = tempfile::tempdir().unwrap();
-    let raw = home.path().join("vmic.raw");
-    let bytes: Vec<u8> = audio
-        .iter()
-        .flat_map(|x| ((x * 32767.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes())
-        .collect();
-    std::fs::write(&raw, bytes).unwrap();
-    // `file` reads the recording in whatever format its slave runs at, so the slave is pinned
-    // to the recording's format; `plug` in front converts to whatever the daemon asks for,
-    // as a sound card's default device does. The hint makes it a listed capture device.
-    let asoundrc = format!(
-        r#"pcm.hark_vmic_file {{
-    type file
-    slave.pcm "null"
-    file "/dev/null"
-    infile "{}"
-    format "raw"
-}}
-pcm.hark_vmic {{
-    type plug
-    slave {{ pcm "hark_vmic_file" format S16_LE rate 22050 channels 1 }}
-    hint {{ show on description "hark virtual mic" }}
-}}
-"#,
-        raw.display()
-    );
-    std::fs::write(home.path().join(".asoundrc"), asoundrc).unwrap();
-
-    let state = tempfile::tempdir().unwrap();
-    let config = Config::new()
+/// The daemon's configuration for the virtual microphone: novelty off, so that only the
+/// recording's silences (and the device's absences) cut tracks.
+fn vmic_config(state: &Path) -> Config {
+    Config::new()
         .set("source.kind", "alsa")
         .set("source.device", "hark_vmic")
-        // The plugin is not paced by a clock: it delivers as fast as it is read, so the
-        // queues are made deep. Chunks that still do not fit are dropped (as from a real
-        // device), which can only shorten the tracks; novelty is off so that only the
-        // recording's silences cut them.
-        .set("stream.queue_windows", 1000_i64)
         .set("tracks.min_track_s", 1.0)
         .set("tracks.novelty_threshold", 0.0)
         .set("tracks.novelty_ratio", 0.0)
-        .path("daemon.state_dir", state.path());
-    let home_dir = home.path().to_str().unwrap();
+        .path("daemon.state_dir", state)
+}
+
+#[test]
+fn alsa_virtual_microphone_is_captured_and_split_at_its_silence() {
+    // Mono 22.05 kHz, played in real time: silence, music, silence, other music, silence.
+    let mut audio = zeros(2.0);
+    audio.extend_from_slice(demo_part(0.0, 12.0));
+    audio.extend(zeros(8.0));
+    audio.extend_from_slice(demo_part(40.0, 52.0));
+    audio.extend(zeros(4.0));
+    let mic = VirtualMic::new();
+    let player = mic.play(&audio, WAIT);
+    let state = tempfile::tempdir().unwrap();
+    let config = vmic_config(state.path());
+    let home_dir = mic.home().to_str().unwrap();
     let mut daemon = Daemon::start(&config, &[("HOME", home_dir)]);
     daemon.wait_tracks(2, WAIT);
+    player.finish();
     // A capture device never ends: stop it the way systemd does.
     daemon.signal("-TERM");
     let status = daemon.wait_exit(WAIT);
     assert!(status.success(), "{status}\n{}", daemon.log());
-
     let line = daemon.wait_log(&["capture started", "device=hark_vmic"], WAIT);
     let field = |key: &str| {
         line.split_whitespace()
@@ -375,13 +349,82 @@ pcm.hark_vmic {{
     for t in &tracks {
         assert_eq!(s(t, "boundary"), "silence", "{shown:#?}");
         assert!(t["windows"].as_u64().is_some_and(|w| w > 0), "{t}");
-        // Twelve seconds of music were recorded; dropped chunks can only make it shorter.
+        // Twelve seconds of music were played, in real time: nothing was dropped.
         assert!(f(t, "duration_s") <= 12.0 + WINDOW_S, "{shown:#?}");
+        assert!(f(t, "duration_s") >= 12.0 - 2.0 * WINDOW_S, "{shown:#?}");
     }
     assert!(
         f(&tracks[1], "stream_start_s") > f(&tracks[0], "stream_end_s"),
         "{shown:#?}"
     );
+    assert!(counters.contains("samples_dropped=0"), "{counters}");
+}
+
+#[test]
+fn a_capture_device_that_vanishes_and_returns_is_captured_again_with_the_hole_as_a_gap() {
+    let rt = runtime();
+    let broker = Mosquitto::start(BrokerConfig::default());
+    let topic = "hark/dev-vmic/track";
+    let mut collector = rt.block_on(Collector::start(
+        broker.port(),
+        ClientOptions::new("watch-vmic"),
+        &[topic],
+        COLLECTOR_LIFETIME,
+    ));
+    let mic = VirtualMic::new();
+    let state = tempfile::tempdir().unwrap();
+    let config = with_mqtt(vmic_config(state.path()), broker.port(), "dev-vmic");
+    let home_dir = mic.home().to_str().unwrap();
+    // Music, and then the device goes away in the middle of it.
+    let mut first = zeros(1.0);
+    first.extend_from_slice(demo_part(0.0, 12.0));
+    let player = mic.play(&first, WAIT);
+    let mut daemon = Daemon::start(&config, &[("HOME", home_dir)]);
+    assert_eq!(player.finish(), first.len(), "the daemon heard all of it");
+    daemon.wait_log(&["capture device lost"], WAIT);
+    let tracks = daemon.wait_tracks(1, WAIT);
+    assert_eq!(s(&tracks[0], "boundary"), "gap", "{:#?}", summary(&tracks));
+    assert!(f(&tracks[0], "duration_s") >= 12.0 - 2.0 * WINDOW_S, "{:#?}", summary(&tracks));
+
+    // Away for a while: the process lives and keeps its broker connection.
+    let away = Duration::from_secs(3);
+    std::thread::sleep(away);
+    assert!(daemon.is_running(), "{}", daemon.log());
+    let mut second = demo_part(40.0, 52.0).to_vec();
+    second.extend(zeros(4.0));
+    let player = mic.play(&second, WAIT);
+    let back = wait_until(WAIT, || player.opened_at().is_some());
+    assert!(back, "the daemon opened the device again:\n{}", daemon.log());
+    let returned = player.opened_at().expect("opened");
+    daemon.wait_log_count(&["capture started", "device=hark_vmic"], 2, WAIT);
+    let recaptured = returned.elapsed();
+    assert!(
+        recaptured <= Duration::from_secs(5),
+        "captured again {recaptured:?} after the device returned"
+    );
+    let tracks = daemon.wait_tracks(2, WAIT);
+    player.finish();
+    daemon.signal("-TERM");
+    let status = daemon.wait_exit(WAIT);
+    assert!(status.success(), "{status}\n{}", daemon.log());
+    let tracks_now = daemon.tracks();
+    let shown = summary(&tracks_now);
+    println!("device lost and back after {recaptured:?}:\n{shown:#?}");
+    assert_eq!(s(&tracks[1], "boundary"), "silence", "{shown:#?}");
+    // The stream clock kept wall time over the hole: the second track starts at least
+    // `away` after the first ended.
+    assert!(
+        f(&tracks[1], "stream_start_s") >= f(&tracks[0], "stream_end_s") + away.as_secs_f64(),
+        "{shown:#?}"
+    );
+    daemon.wait_log(&["audio gap"], WAIT);
+    let ids: BTreeSet<String> = tracks_now.iter().map(|t| s(t, "id").to_string()).collect();
+    assert!(
+        rt.block_on(collector.wait_for(WAIT, |seen| delivered_ids(seen, topic) == ids)),
+        "every track, before and after the loss, went out over MQTT"
+    );
+    assert_delivered_exactly(&collector, topic, &tracks_now);
+    rt.block_on(collector.stop());
 }
 
 #[test]

@@ -219,6 +219,11 @@ impl Daemon {
 
     /// Waits until a log line contains every one of `needles`; returns that line.
     pub fn wait_log(&mut self, needles: &[&str], within: Duration) -> String {
+        self.wait_log_count(needles, 1, within)
+    }
+
+    /// Waits until `n` log lines contain every one of `needles`; returns the `n`th.
+    pub fn wait_log_count(&mut self, needles: &[&str], n: usize, within: Duration) -> String {
         let deadline = Instant::now() + within;
         loop {
             let found = self
@@ -226,19 +231,25 @@ impl Daemon {
                 .lock()
                 .unwrap()
                 .iter()
-                .find(|l| needles.iter().all(|n| l.contains(n)))
+                .filter(|l| needles.iter().all(|x| l.contains(x)))
+                .nth(n.saturating_sub(1))
                 .cloned();
             if let Some(line) = found {
                 return line;
             }
             if self.exited() || Instant::now() >= deadline {
                 panic!(
-                    "no log line with {needles:?} within {within:?}:\n{}",
+                    "not {n} log lines with {needles:?} within {within:?}:\n{}",
                     self.log()
                 );
             }
             std::thread::sleep(POLL);
         }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        !self.exited()
     }
 
     /// Sends a signal (`"-TERM"`, `"-HUP"`, ...) with kill(1).

@@ -9,6 +9,7 @@ pub mod client;
 #[cfg(feature = "cli")]
 pub mod daemon;
 pub mod mosquitto;
+pub mod vmic;
 
 /// Message files (`*.json`) waiting in an MQTT outbox directory; 0 when it does not exist.
 pub fn outbox_files(outbox_dir: &std::path::Path) -> usize {
