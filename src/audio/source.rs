@@ -297,16 +297,51 @@ impl From<SourceError> for CaptureEnd {
     }
 }
 
-/// A device that delivers this many times its nominal rate over a second is not a live
-/// clock any more: ALSA's `file` plugin does it when its input ends, a broken driver when
-/// its clock runs away. Either way the audio is not what the room sounds like.
-const RUNAWAY_RATIO: f64 = 4.0;
+/// A device's clock may run this far ahead of the wall clock (seconds) before it counts as
+/// lost: more than one buffer's burst at start, far less than a runaway stream delivers.
+const MAX_AHEAD_S: f64 = 0.5;
+/// …plus this fraction of the time it has run, far above any real crystal's drift.
+const MAX_DRIFT: f64 = 0.01;
+
+/// Checks in the device callback that audio arrives no faster than real time. A device that
+/// runs ahead is not a live clock any more: ALSA's `file` plugin repeats stale buffers at
+/// full speed once its input ends, a broken driver's clock runs away. Caught in the
+/// callback, before delivery, so none of that audio reaches a track.
+#[derive(Debug)]
+pub struct PaceCheck {
+    rate: u32,
+    started: Option<Instant>,
+    frames: u64,
+}
+
+impl PaceCheck {
+    /// A check for a stream of `rate` frames per second.
+    pub fn new(rate: u32) -> Self {
+        Self {
+            rate: rate.max(1),
+            started: None,
+            frames: 0,
+        }
+    }
+
+    /// Counts `frames` arriving at `now`; returns how far ahead of real time the stream is,
+    /// in seconds, once that is beyond what a live device does.
+    pub fn arrived(&mut self, frames: usize, now: Instant) -> Option<f64> {
+        let started = *self.started.get_or_insert(now);
+        self.frames += frames as u64;
+        let elapsed = now.saturating_duration_since(started).as_secs_f64();
+        let ahead = self.frames as f64 / f64::from(self.rate) - elapsed;
+        (ahead > MAX_AHEAD_S + MAX_DRIFT * elapsed).then_some(ahead)
+    }
+}
 
 /// What the capture thread watches of a running stream.
 #[derive(Debug, Default)]
 struct StreamProbe {
     failed: AtomicBool,
     produced: AtomicU64,
+    /// Seconds ahead of real time (as f64 bits) when the pace check tripped; 0 if it did not.
+    ran_ahead: AtomicU64,
 }
 
 /// Opens the device once and captures until the stream fails (Err) or `stop` is set (Ok).
@@ -352,7 +387,7 @@ fn capture_once(
             continue;
         }
         tracing::info!(device = %name, rate, channels = config.channels, format = ?format, "capture started");
-        return watch_stream(&name, rate, &probe, stop);
+        return watch_stream(&name, &probe, stop);
     }
     Err(SourceError::NoFormat {
         device: name,
@@ -362,36 +397,24 @@ fn capture_once(
 }
 
 /// Waits while the stream runs; ends it when it reports an error or runs away from its clock.
-fn watch_stream(
-    name: &str,
-    rate: u32,
-    probe: &StreamProbe,
-    stop: &AtomicBool,
-) -> Result<(), CaptureEnd> {
-    let lost = |detail: String| CaptureEnd {
-        error: SourceError::Device {
-            device: name.to_string(),
-            detail,
-        },
-        delivered: true,
-    };
-    let mut mark = (Instant::now(), probe.produced.load(Ordering::Relaxed));
+fn watch_stream(name: &str, probe: &StreamProbe, stop: &AtomicBool) -> Result<(), CaptureEnd> {
     while !stop.load(Ordering::Relaxed) {
         if probe.failed.load(Ordering::Relaxed) {
-            return Err(lost("stream stopped with an error".into()));
+            let ahead = f64::from_bits(probe.ran_ahead.load(Ordering::Relaxed));
+            let detail = if ahead > 0.0 {
+                format!("delivers audio faster than real time ({ahead:.1} s ahead): its input stopped or its clock is broken")
+            } else {
+                "stream stopped with an error".to_string()
+            };
+            return Err(CaptureEnd {
+                error: SourceError::Device {
+                    device: name.to_string(),
+                    detail,
+                },
+                delivered: true,
+            });
         }
-        std::thread::sleep(Duration::from_millis(50));
-        let elapsed = mark.0.elapsed().as_secs_f64();
-        if elapsed >= 1.0 {
-            let produced = probe.produced.load(Ordering::Relaxed);
-            let ratio = (produced - mark.1) as f64 / (f64::from(rate) * elapsed);
-            if ratio > RUNAWAY_RATIO {
-                return Err(lost(format!(
-                    "delivers audio {ratio:.0}x faster than real time: its input stopped or its clock is broken"
-                )));
-            }
-            mark = (Instant::now(), produced);
-        }
+        std::thread::sleep(Duration::from_millis(20));
     }
     Ok(())
 }
@@ -584,8 +607,17 @@ fn build_stream(
         }
     };
     let probe = probe.clone();
+    let mut pace = PaceCheck::new(config.sample_rate.0);
     // The callback must never block: `LossyDelivery` drops and counts instead.
     let mut deliver = move |mono: Vec<f32>| {
+        if probe.failed.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(ahead) = pace.arrived(mono.len(), Instant::now()) {
+            probe.ran_ahead.store(ahead.to_bits(), Ordering::Relaxed);
+            probe.failed.store(true, Ordering::Relaxed);
+            return;
+        }
         probe
             .produced
             .fetch_add(mono.len() as u64, Ordering::Relaxed);
@@ -622,16 +654,50 @@ fn mix_down<T: Copy>(data: &[T], channels: usize, to_f32: impl Fn(T) -> f32) -> 
 mod tests {
     use super::*;
 
-    fn delivery(capacity: usize, queue_s: f64, hole: Option<Instant>) -> (LossyDelivery, crossbeam_channel::Receiver<SourceEvent>, Arc<SourceStats>) {
+    fn delivery(
+        capacity: usize,
+        queue_s: f64,
+        hole: Option<Instant>,
+    ) -> (
+        LossyDelivery,
+        crossbeam_channel::Receiver<SourceEvent>,
+        Arc<SourceStats>,
+    ) {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
         let stats = Arc::new(SourceStats::default());
-        (LossyDelivery::new(tx, 1000, stats.clone(), queue_s, hole), rx, stats)
+        (
+            LossyDelivery::new(tx, 1000, stats.clone(), queue_s, hole),
+            rx,
+            stats,
+        )
     }
 
     fn take(rx: &crossbeam_channel::Receiver<SourceEvent>, stats: &SourceStats) -> SourceEvent {
         let e = rx.try_recv().expect("an event is waiting");
         stats.taken(&e);
         e
+    }
+
+    #[test]
+    fn pace_check_allows_a_live_clock_and_trips_on_a_stream_that_runs_ahead() {
+        let t0 = Instant::now();
+        let at = |s: f64| t0 + Duration::from_secs_f64(s);
+        // Live: 100 ms buffers at 1 kHz, one per 100 ms, with a whole buffer's burst at start
+        // and a clock 0.5 % fast, over ten minutes.
+        let mut live = PaceCheck::new(1000);
+        assert_eq!(live.arrived(100, at(0.0)), None);
+        for i in 1..6000 {
+            assert_eq!(
+                live.arrived(100, at(f64::from(i) * 0.1 / 1.005)),
+                None,
+                "buffer {i}"
+            );
+        }
+        // Runaway: an input that ended, repeating buffers as fast as it can.
+        let mut runaway = PaceCheck::new(1000);
+        let tripped = (0..100).find_map(|i| runaway.arrived(100, at(f64::from(i) * 0.001)));
+        let ahead = tripped.expect("a stream 100x real time trips the check");
+        assert!((0.5..0.7).contains(&ahead), "tripped at {ahead} s ahead");
     }
 
     #[test]
@@ -648,7 +714,10 @@ mod tests {
         assert_eq!(take(&rx, &stats), SourceEvent::Gap(0.25));
         assert!(matches!(take(&rx, &stats), SourceEvent::Audio(c) if c.samples[0] == 0.4));
         d.deliver(vec![0.5; 100]);
-        assert!(matches!(take(&rx, &stats), SourceEvent::Audio(c) if c.samples[0] == 0.5), "the gap is reported once");
+        assert!(
+            matches!(take(&rx, &stats), SourceEvent::Audio(c) if c.samples[0] == 0.5),
+            "the gap is reported once"
+        );
         assert_eq!(stats.dropped_samples.load(Ordering::Relaxed), 250);
     }
 
@@ -675,6 +744,9 @@ mod tests {
         }
         assert!(matches!(take(&rx, &stats), SourceEvent::Audio(_)));
         d.deliver(vec![0.0; 10]);
-        assert!(matches!(take(&rx, &stats), SourceEvent::Audio(_)), "the gap is reported once");
+        assert!(
+            matches!(take(&rx, &stats), SourceEvent::Audio(_)),
+            "the gap is reported once"
+        );
     }
 }
