@@ -45,7 +45,17 @@ pub struct TagScore {
     /// The tag's label.
     pub tag: String,
     /// Cosine similarity between track and tag embeddings, in [-1, 1].
+    #[serde(serialize_with = "shortest_f32")]
     pub score: f32,
+}
+
+/// Writes an f32 as the shortest decimal that reads back as the same f32. A JSON value
+/// (`serde_json::Value`, as MQTT messages are built) holds f64s, and an f32 widened to f64
+/// prints with noise digits (0.6541849 as 0.654184877872467); going through the f32's own
+/// shortest form gives every path (stdout, MQTT, `hark tag`) the same text.
+fn shortest_f32<S: serde::Serializer>(x: &f32, s: S) -> Result<S::Ok, S::Error> {
+    let shortest: f64 = x.to_string().parse().unwrap_or(f64::from(*x));
+    s.serialize_f64(shortest)
 }
 
 /// Selection rules applied after scoring.
@@ -238,6 +248,18 @@ pub fn normalize(v: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_score_reads_the_same_printed_directly_or_through_a_json_value() {
+        let t = TagScore {
+            tag: "rock".into(),
+            score: 0.654_184_9,
+        };
+        let direct = serde_json::to_string(&t).unwrap();
+        let via_value = serde_json::to_value(&t).unwrap().to_string();
+        assert_eq!(direct, r#"{"tag":"rock","score":0.6541849}"#);
+        assert_eq!(via_value, r#"{"score":0.6541849,"tag":"rock"}"#);
+    }
 
     fn spec(label: &str, threshold: Option<f32>) -> TagSpec {
         TagSpec {
