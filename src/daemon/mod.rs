@@ -34,7 +34,7 @@ use std::time::{Duration, Instant, SystemTime};
 use supervisor::{notify_systemd, Ending, Supervisor};
 use thiserror::Error;
 use vocabulary::{Reloader, VocabularySlot};
-use workers::{spawn_worker, Heartbeat, PipelineLinks, PipelineStats};
+use workers::{spawn_worker, Heartbeat, PipelineLinks, PipelineStats, WorkerExit};
 
 /// What stops the daemon from starting, or makes it end with an error.
 #[derive(Debug, Error)]
@@ -145,17 +145,14 @@ fn start_pipeline(
     let (out_tx, out) = tokio::sync::mpsc::channel(64);
     let runtime_err = |e: std::io::Error| DaemonError::Runtime(e.to_string());
 
-    let source = {
-        let (s, stop, stats) = (settings.source.clone(), stop.clone(), source_stats.clone());
-        let queue_s = queue_seconds(settings, &loaded.model);
-        spawn_worker("source", exits_tx.clone(), move || {
-            if let Err(e) = run_source(&s, &events_tx, &stop, &stats, queue_s) {
-                tracing::error!(error = %e, "audio source failed");
-                let _ = events_tx.send(SourceEvent::End);
-            }
-        })
-        .map_err(runtime_err)?
-    };
+    let source = spawn_source(
+        settings,
+        loaded,
+        &stop,
+        &source_stats,
+        events_tx,
+        exits_tx.clone(),
+    )?;
     let pipeline = Pipeline::new(
         loaded.model.clone(),
         loaded.slot.clone(),
@@ -200,6 +197,26 @@ fn start_pipeline(
     Ok((vec![("source", source), ("pipeline", worker)], supervisor))
 }
 
+/// Starts the capture thread; a source that fails ends the stream (the pipeline flushes).
+fn spawn_source(
+    settings: &Settings,
+    loaded: &Loaded,
+    stop: &Arc<AtomicBool>,
+    stats: &Arc<SourceStats>,
+    events: crossbeam_channel::Sender<SourceEvent>,
+    exits: tokio::sync::mpsc::UnboundedSender<WorkerExit>,
+) -> Result<JoinHandle<()>, DaemonError> {
+    let (source, stop, stats) = (settings.source.clone(), stop.clone(), stats.clone());
+    let queue_s = queue_seconds(settings, &loaded.model);
+    spawn_worker("source", exits, move || {
+        if let Err(e) = run_source(&source, &events, &stop, &stats, queue_s) {
+            tracing::error!(error = %e, "audio source failed");
+            let _ = events.send(SourceEvent::End);
+        }
+    })
+    .map_err(|e| DaemonError::Runtime(e.to_string()))
+}
+
 /// The pipeline's settings, composed from the configuration and the model's defaults.
 fn pipeline_settings(settings: &Settings, model: &Model) -> PipelineSettings {
     PipelineSettings {
@@ -230,7 +247,10 @@ async fn join_threads(threads: Vec<(&'static str, JoinHandle<()>)>) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if !t.is_finished() {
-            tracing::warn!(thread = name, "pipeline thread still blocked at exit; not waiting for it");
+            tracing::warn!(
+                thread = name,
+                "pipeline thread still blocked at exit; not waiting for it"
+            );
             continue;
         }
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
@@ -262,4 +282,3 @@ fn mqtt_settings(s: &Settings, device: &str) -> MqttSettings {
     out.now_min_interval = Duration::from_secs_f64(s.tags.now_interval_s);
     out
 }
-
