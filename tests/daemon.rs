@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use common::client::{ClientOptions, Collector, Message, TestClient};
 use common::daemon::{outbox_files, wait_until, Config, Daemon};
 use common::mosquitto::{BrokerConfig, Mosquitto};
-use common::vmic::VirtualMic;
+use common::vmic::{self, VirtualMic};
 use serde_json::Value;
 
 /// Sample rate of the demo and of the PCM the tests feed.
@@ -308,7 +308,7 @@ fn alsa_virtual_microphone_is_captured_and_split_at_its_silence() {
     audio.extend_from_slice(demo_part(40.0, 52.0));
     audio.extend(zeros(4.0));
     let mic = VirtualMic::new();
-    let player = mic.play(&audio, WAIT);
+    let player = mic.play(&audio, SR as u32, WAIT);
     let state = tempfile::tempdir().unwrap();
     let config = vmic_config(state.path());
     let home_dir = mic.home().to_str().unwrap();
@@ -326,16 +326,10 @@ fn alsa_virtual_microphone_is_captured_and_split_at_its_silence() {
             .unwrap_or_else(|| panic!("no {key} in {line}"))
             .to_string()
     };
-    let format = field("format=");
-    let rate: u32 = field("rate=").parse().expect("rate is a number");
-    assert!(
-        ["I16", "F32"].contains(&format.as_str()),
-        "a native sample format: {line}"
-    );
-    assert!(
-        (8_000..=192_000).contains(&rate),
-        "a real sample rate: {line}"
-    );
+    // The microphone has no converter: the daemon must have opened it as it plays.
+    assert_eq!(field("format="), "F32", "{line}");
+    assert_eq!(field("rate="), vmic::RATE.to_string(), "{line}");
+    assert_eq!(field("channels="), vmic::CHANNELS.to_string(), "{line}");
 
     let tracks = daemon.tracks();
     let shown = summary(&tracks);
@@ -378,13 +372,21 @@ fn a_capture_device_that_vanishes_and_returns_is_captured_again_with_the_hole_as
     // Music, and then the device goes away in the middle of it.
     let mut first = zeros(1.0);
     first.extend_from_slice(demo_part(0.0, 12.0));
-    let player = mic.play(&first, WAIT);
+    let player = mic.play(&first, SR as u32, WAIT);
     let mut daemon = Daemon::start(&config, &[("HOME", home_dir)]);
-    assert_eq!(player.finish(), first.len(), "the daemon heard all of it");
+    assert_eq!(
+        player.finish(),
+        first.len() * (vmic::RATE as usize / SR),
+        "the daemon heard all of it"
+    );
     daemon.wait_log(&["capture device lost"], WAIT);
     let tracks = daemon.wait_tracks(1, WAIT);
     assert_eq!(s(&tracks[0], "boundary"), "gap", "{:#?}", summary(&tracks));
-    assert!(f(&tracks[0], "duration_s") >= 12.0 - 2.0 * WINDOW_S, "{:#?}", summary(&tracks));
+    assert!(
+        f(&tracks[0], "duration_s") >= 12.0 - 2.0 * WINDOW_S,
+        "{:#?}",
+        summary(&tracks)
+    );
 
     // Away for a while: the process lives and keeps its broker connection.
     let away = Duration::from_secs(3);
@@ -392,9 +394,13 @@ fn a_capture_device_that_vanishes_and_returns_is_captured_again_with_the_hole_as
     assert!(daemon.is_running(), "{}", daemon.log());
     let mut second = demo_part(40.0, 52.0).to_vec();
     second.extend(zeros(4.0));
-    let player = mic.play(&second, WAIT);
+    let player = mic.play(&second, SR as u32, WAIT);
     let back = wait_until(WAIT, || player.opened_at().is_some());
-    assert!(back, "the daemon opened the device again:\n{}", daemon.log());
+    assert!(
+        back,
+        "the daemon opened the device again:\n{}",
+        daemon.log()
+    );
     let returned = player.opened_at().expect("opened");
     daemon.wait_log_count(&["capture started", "device=hark_vmic"], 2, WAIT);
     let recaptured = returned.elapsed();
@@ -410,6 +416,12 @@ fn a_capture_device_that_vanishes_and_returns_is_captured_again_with_the_hole_as
     let tracks_now = daemon.tracks();
     let shown = summary(&tracks_now);
     println!("device lost and back after {recaptured:?}:\n{shown:#?}");
+    assert_eq!(
+        tracks_now.len(),
+        2,
+        "the music before the loss and after the return, nothing else: {shown:#?}\n{}",
+        daemon.log()
+    );
     assert_eq!(s(&tracks[1], "boundary"), "silence", "{shown:#?}");
     // The stream clock kept wall time over the hole: the second track starts at least
     // `away` after the first ended.

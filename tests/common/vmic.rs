@@ -4,16 +4,27 @@
 //! daemon; a new writer is the device plugged back in.
 
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Sample rate of the virtual microphone (mono S16_LE).
-pub const RATE: u32 = 22_050;
-/// Samples per write: 2,000 bytes, under PIPE_BUF, so every write is all or nothing.
-const CHUNK: usize = 1_000;
+/// Sample rate the virtual microphone plays at.
+pub const RATE: u32 = 44_100;
+/// Channels the virtual microphone plays (interleaved).
+pub const CHANNELS: u16 = 2;
+/// Frames per write: exactly one capture read.
+///
+/// alsa-lib's `file` plugin (1.2.8) fills a whole read from the FIFO but does not check for
+/// a short read, so a read that finds less than it asked for returns stale buffer contents
+/// as audio. Over the `null` slave every read asks for the whole buffer, which cpal sets
+/// to 100 ms; writing exactly that much at a time keeps every read full and the capture
+/// clocked by the writer.
+const CHUNK_FRAMES: usize = (RATE / 10) as usize;
+/// Room in the FIFO, so that a chunk always fits whole while the reader is busy.
+const PIPE_BYTES: libc::c_int = 1 << 20;
 
 /// An ALSA configuration (in its own HOME) naming the capture device `hark_vmic`.
 pub struct VirtualMic {
@@ -31,20 +42,18 @@ impl VirtualMic {
             .status()
             .expect("mkfifo runs");
         assert!(made.success(), "mkfifo {}", fifo.display());
-        // `file` reads the FIFO in whatever format its slave runs at, so the slave is pinned
-        // to the recording's format; `plug` in front converts to whatever the daemon asks for,
-        // as a sound card's default device does. The hint makes it a listed capture device.
+        // `file` reads the FIFO as whatever format the client opened it with: `null` accepts
+        // every format and cpal opens such a device at its default (F32, stereo, 44.1 kHz),
+        // which is what `play` writes. A `plug` in front would convert, but alsa-lib's rate
+        // converter loses half of what `file` reads, so there is none; the test checks the
+        // daemon's logged format instead. The hint makes it a listed capture device.
         let asoundrc = format!(
-            r#"pcm.hark_vmic_file {{
+            r#"pcm.hark_vmic {{
     type file
     slave.pcm "null"
     file "/dev/null"
     infile "{}"
     format "raw"
-}}
-pcm.hark_vmic {{
-    type plug
-    slave {{ pcm "hark_vmic_file" format S16_LE rate {RATE} channels 1 }}
     hint {{ show on description "hark virtual mic" }}
 }}
 "#,
@@ -59,13 +68,11 @@ pcm.hark_vmic {{
         self.home.path()
     }
 
-    /// Plays `audio` ([-1, 1] floats) into the microphone in real time on a thread, waiting
-    /// up to `within` for the daemon to open the device; the FIFO closes when it is done.
-    pub fn play(&self, audio: &[f32], within: Duration) -> Player {
-        let samples: Vec<i16> = audio
-            .iter()
-            .map(|x| (x * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
-            .collect();
+    /// Plays mono `audio` at `rate` ([-1, 1] floats; a divisor of [`RATE`], interpolated up
+    /// to it, on both channels) into the microphone in real time on a thread, waiting up to
+    /// `within` for the daemon to open the device; the FIFO closes when it is done.
+    pub fn play(&self, audio: &[f32], rate: u32, within: Duration) -> Player {
+        let samples = upsample(audio, rate);
         let fifo = self.fifo.clone();
         let opened = Arc::new(Mutex::new(None));
         let first_open = opened.clone();
@@ -88,7 +95,7 @@ impl Player {
         *self.opened.lock().unwrap()
     }
 
-    /// Waits for the end of the audio; returns how many samples a reader took.
+    /// Waits for the end of the audio; returns how many frames (at [`RATE`]) a reader took.
     pub fn finish(self) -> usize {
         self.thread.join().expect("the writer thread")
     }
@@ -96,16 +103,31 @@ impl Player {
 
 /// Opens the FIFO for writing without blocking: fails while no reader has it open.
 fn open_writer(fifo: &Path) -> Option<std::fs::File> {
-    std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(fifo)
-        .ok()
+        .ok()?;
+    // SAFETY: F_SETPIPE_SZ on a descriptor this function owns; failure only leaves 64 KiB.
+    unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES) };
+    Some(file)
+}
+
+/// Bytes written and not yet read.
+fn unread(file: &std::fs::File) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer given.
+    let ok = unsafe { libc::ioctl(file.as_raw_fd(), libc::FIONREAD, &mut n) } == 0;
+    if ok {
+        usize::try_from(n).unwrap_or(0)
+    } else {
+        0
+    }
 }
 
 fn write_paced(
     fifo: &Path,
-    samples: &[i16],
+    samples: &[f32],
     deadline: Instant,
     opened: &Mutex<Option<Instant>>,
 ) -> usize {
@@ -127,14 +149,26 @@ fn write_paced(
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        let end = (pos + CHUNK).min(samples.len());
-        let bytes: Vec<u8> = samples[pos..end]
-            .iter()
-            .flat_map(|s| s.to_le_bytes())
-            .collect();
+        let end = (pos + CHUNK_FRAMES).min(samples.len());
+        let mut bytes: Vec<u8> = Vec::with_capacity(CHUNK_FRAMES * 4 * usize::from(CHANNELS));
+        for i in pos..pos + CHUNK_FRAMES {
+            // The last chunk is padded with silence: a short read would be stale audio.
+            let x = samples.get(i).copied().unwrap_or(0.0);
+            for _ in 0..CHANNELS {
+                bytes.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        // A whole chunk or nothing: wait while the reader still has most of the FIFO.
+        if unread(f) + bytes.len() > PIPE_BYTES as usize {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
         match f.write(&bytes) {
             Ok(n) if n == bytes.len() => pos = end,
-            Ok(_) => panic!("a write under PIPE_BUF was split"),
+            Ok(n) => panic!(
+                "a write of {} bytes into a FIFO with room was split at {n}",
+                bytes.len()
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(5))
             }
@@ -144,6 +178,23 @@ fn write_paced(
         }
     }
     pos
+}
+
+/// Linear interpolation from `rate` up to [`RATE`].
+fn upsample(audio: &[f32], rate: u32) -> Vec<f32> {
+    assert!(
+        rate > 0 && RATE % rate == 0,
+        "{rate} Hz does not divide {RATE} Hz"
+    );
+    let factor = (RATE / rate) as usize;
+    let mut out = Vec::with_capacity(audio.len() * factor);
+    for (i, &x) in audio.iter().enumerate() {
+        let next = audio.get(i + 1).copied().unwrap_or(x);
+        for k in 0..factor {
+            out.push(x + (next - x) * k as f32 / factor as f32);
+        }
+    }
+    out
 }
 
 fn secs(samples: usize) -> Duration {
