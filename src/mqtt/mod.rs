@@ -359,6 +359,8 @@ impl Topics {
 pub struct PublisherStats {
     /// Successful CONNACKs since start.
     pub connects: u64,
+    /// Connection attempts that failed (refused, TLS, CONNACK error, timeout) since start.
+    pub connect_failures: u64,
     /// Track PUBLISH packets written (first sends and resends).
     pub sent: u64,
     /// Track PUBLISH packets sent again after a reconnect (DUP set).
@@ -374,6 +376,7 @@ pub struct PublisherStats {
 struct Counters {
     connected: AtomicBool,
     connects: AtomicU64,
+    connect_failures: AtomicU64,
     sent: AtomicU64,
     resent: AtomicU64,
     acked: AtomicU64,
@@ -526,6 +529,7 @@ impl PublisherHandle {
         let c = &self.counters;
         PublisherStats {
             connects: c.connects.load(Ordering::Relaxed),
+            connect_failures: c.connect_failures.load(Ordering::Relaxed),
             sent: c.sent.load(Ordering::Relaxed),
             resent: c.resent.load(Ordering::Relaxed),
             acked: c.acked.load(Ordering::Relaxed),

@@ -249,6 +249,9 @@ impl Session {
                     }
                 }
                 Some(Err(reason)) => {
+                    self.counters
+                        .connect_failures
+                        .fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
                         host = %self.settings.host,
                         port = self.settings.port,
