@@ -513,3 +513,39 @@ fn model_random_writes_a_loadable_deterministic_model() {
         model.identity().as_str()
     );
 }
+
+/// Lines of `stderr` logged at INFO by a crate other than hark.
+fn dependency_info_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.contains(" INFO ") && !l.contains(" INFO hark"))
+        .collect()
+}
+
+#[test]
+fn tag_prints_no_dependency_info_logs_by_default() {
+    let tag = |rust_log: Option<&str>| {
+        let mut cmd = hark_here();
+        cmd.env_remove("RUST_LOG").arg("tag").arg(tone_ogg());
+        if let Some(filter) = rust_log {
+            cmd.env("RUST_LOG", filter);
+        }
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
+    };
+    // Asked for, the decoder's INFO lines do appear: the default below could show them.
+    let verbose = tag(Some("info"));
+    assert!(
+        !dependency_info_lines(&stderr(&verbose)).is_empty(),
+        "no dependency logs at RUST_LOG=info; this test could not fail:\n{}",
+        stderr(&verbose)
+    );
+    let quiet = tag(None);
+    assert_eq!(
+        dependency_info_lines(&stderr(&quiet)),
+        Vec::<&str>::new(),
+        "hark tag on its defaults"
+    );
+    assert_eq!(json_lines(&stdout(&quiet)).len(), 1);
+}
