@@ -134,7 +134,7 @@ fn start_pipeline(
     settings: &Settings,
     loaded: &Loaded,
     mqtt: Option<PublisherHandle>,
-) -> Result<(Vec<(&'static str, JoinHandle<()>)>, Supervisor), DaemonError> {
+) -> Result<(Vec<NamedThread>, Supervisor), DaemonError> {
     let stop = Arc::new(AtomicBool::new(false));
     let source_stats = Arc::new(SourceStats::default());
     let stats = Arc::new(PipelineStats::default());
@@ -197,6 +197,9 @@ fn start_pipeline(
     Ok((vec![("source", source), ("pipeline", worker)], supervisor))
 }
 
+/// A worker thread and the name its logs use.
+type NamedThread = (&'static str, JoinHandle<()>);
+
 /// Starts the capture thread; a source that fails ends the stream (the pipeline flushes).
 fn spawn_source(
     settings: &Settings,
@@ -240,7 +243,7 @@ fn queue_seconds(settings: &Settings, model: &Model) -> f64 {
 
 /// Waits a bounded time for each thread: a stdin source blocked in read() on a quiet pipe
 /// never sees `stop`, and must not hold the exit (and the outbox flush) hostage.
-async fn join_threads(threads: Vec<(&'static str, JoinHandle<()>)>) {
+async fn join_threads(threads: Vec<NamedThread>) {
     for (name, t) in threads {
         let deadline = Instant::now() + Duration::from_secs(3);
         while !t.is_finished() && Instant::now() < deadline {

@@ -183,7 +183,7 @@ fn write_paced(
 /// Linear interpolation from `rate` up to [`RATE`].
 fn upsample(audio: &[f32], rate: u32) -> Vec<f32> {
     assert!(
-        rate > 0 && RATE % rate == 0,
+        rate > 0 && RATE.is_multiple_of(rate),
         "{rate} Hz does not divide {RATE} Hz"
     );
     let factor = (RATE / rate) as usize;
