@@ -384,7 +384,11 @@ fn a_capture_device_that_vanishes_and_returns_is_captured_again_with_the_hole_as
     daemon.wait_log(&["capture device lost"], WAIT);
     let tracks = daemon.wait_tracks(1, WAIT);
     assert_eq!(s(&tracks[0], "boundary"), "gap", "{:#?}", summary(&tracks));
-    assert!(f(&tracks[0], "duration_s") >= 12.0 - 2.0 * WINDOW_S, "{:#?}", summary(&tracks));
+    assert!(
+        f(&tracks[0], "duration_s") >= 12.0 - 2.0 * WINDOW_S,
+        "{:#?}",
+        summary(&tracks)
+    );
 
     // Away for a while: the process lives and keeps its broker connection.
     let away = Duration::from_secs(3);
@@ -394,7 +398,11 @@ fn a_capture_device_that_vanishes_and_returns_is_captured_again_with_the_hole_as
     second.extend(zeros(4.0));
     let player = mic.play(&second, WAIT);
     let back = wait_until(WAIT, || player.opened_at().is_some());
-    assert!(back, "the daemon opened the device again:\n{}", daemon.log());
+    assert!(
+        back,
+        "the daemon opened the device again:\n{}",
+        daemon.log()
+    );
     let returned = player.opened_at().expect("opened");
     daemon.wait_log_count(&["capture started", "device=hark_vmic"], 2, WAIT);
     let recaptured = returned.elapsed();

@@ -213,8 +213,7 @@ impl Supervisor {
 
     /// The watchdog is fed only while the pipeline thread beats (or has ended cleanly).
     fn healthy(&self, state: &State, grace: Duration) -> bool {
-        state.failure.is_none()
-            && (!state.pipeline_open || self.heartbeat.fresh(grace))
+        state.failure.is_none() && (!state.pipeline_open || self.heartbeat.fresh(grace))
     }
 
     /// Publishes what the pipeline still sends while stopping; a failure found now counts.
@@ -374,7 +373,10 @@ mod tests {
         let (out_tx, out) = mpsc::channel(64);
         let stop = Arc::new(AtomicBool::new(false));
         let heartbeat = Arc::new(Heartbeat::default());
-        let stats = (Arc::<PipelineStats>::default(), Arc::<SourceStats>::default());
+        let stats = (
+            Arc::<PipelineStats>::default(),
+            Arc::<SourceStats>::default(),
+        );
         spawn_worker("source", exits_tx.clone(), move || source(events_tx)).unwrap();
         let links = PipelineLinks {
             events,
@@ -390,7 +392,11 @@ mod tests {
                 wall_origin: SystemTime::now(),
             },
         };
-        let pipeline = Pipeline::new(parts.model.clone(), slot.clone(), super::super::pipeline::tests::settings());
+        let pipeline = Pipeline::new(
+            parts.model.clone(),
+            slot.clone(),
+            super::super::pipeline::tests::settings(),
+        );
         spawn_worker("pipeline", exits_tx, move || run_pipeline(pipeline, links)).unwrap();
         Supervisor {
             out,
@@ -443,7 +449,9 @@ mod tests {
             panic!("decoder bug");
         });
         match runtime().block_on(bounded(supervisor)) {
-            Ending::WorkerFailed(why) => assert!(why.contains("source thread panicked: decoder bug"), "{why}"),
+            Ending::WorkerFailed(why) => {
+                assert!(why.contains("source thread panicked: decoder bug"), "{why}")
+            }
             Ending::Clean => panic!("a panic must not end the daemon cleanly"),
         }
     }
@@ -468,7 +476,10 @@ mod tests {
         .unwrap();
         let ending = runtime().block_on(bounded(supervisor));
         match ending {
-            Ending::WorkerFailed(why) => assert!(why.contains("pipeline thread panicked: encoder bug"), "{why}"),
+            Ending::WorkerFailed(why) => assert!(
+                why.contains("pipeline thread panicked: encoder bug"),
+                "{why}"
+            ),
             Ending::Clean => panic!("a panic must not end the daemon cleanly"),
         }
     }
@@ -492,13 +503,20 @@ mod tests {
         while supervisor.heartbeat.fresh(grace) && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(!supervisor.healthy(&state, grace), "a silent, open pipeline is stalled");
+        assert!(
+            !supervisor.healthy(&state, grace),
+            "a silent, open pipeline is stalled"
+        );
         state.pipeline_open = false;
-        assert!(supervisor.healthy(&state, grace), "idle after a clean end is alive");
+        assert!(
+            supervisor.healthy(&state, grace),
+            "idle after a clean end is alive"
+        );
     }
 
     #[test]
-    fn a_vocabulary_swap_is_in_service_when_the_diagnostic_says_so_even_with_the_command_queue_full() {
+    fn a_vocabulary_swap_is_in_service_when_the_diagnostic_says_so_even_with_the_command_queue_full(
+    ) {
         let parts = Parts::load();
         let supervisor = daemon_with_source(&parts, |tx| {
             std::thread::sleep(Duration::from_millis(200));
@@ -506,7 +524,10 @@ mod tests {
         });
         // Nobody drains the pipeline's command queue: it is full after one command.
         supervisor.commands.try_send(PipelineCommand::NewTrack).ok();
-        assert!(supervisor.commands.try_send(PipelineCommand::NewTrack).is_err());
+        assert!(supervisor
+            .commands
+            .try_send(PipelineCommand::NewTrack)
+            .is_err());
         std::fs::write(&supervisor.reloader.path, "rock\nviolin\n").unwrap();
         let message = supervisor.reloader.reload("test");
         assert!(message.ok, "{message:?}");
@@ -518,8 +539,17 @@ mod tests {
         std::fs::write(&supervisor.reloader.path, "rock\nnotawordatallxyz\n").unwrap();
         let refused = supervisor.reloader.reload("test");
         assert!(!refused.ok);
-        assert!(refused.errors.iter().any(|e| e.contains("v.txt:2:")), "{refused:?}");
-        assert_eq!(refused.in_service.as_deref(), Some(message.vocabulary.as_str()));
-        assert_eq!(supervisor.reloader.slot.current().identity, message.vocabulary);
+        assert!(
+            refused.errors.iter().any(|e| e.contains("v.txt:2:")),
+            "{refused:?}"
+        );
+        assert_eq!(
+            refused.in_service.as_deref(),
+            Some(message.vocabulary.as_str())
+        );
+        assert_eq!(
+            supervisor.reloader.slot.current().identity,
+            message.vocabulary
+        );
     }
 }
