@@ -6,6 +6,7 @@
 
 pub mod audio;
 pub mod frontend;
+pub mod fsutil;
 pub mod model;
 pub mod score;
 pub mod tagger;
