@@ -346,6 +346,44 @@ fn bad_params_name_the_field() {
             },
             "window_frames",
         ),
+        // Typos that would otherwise be allocated: a huge FFT, window or rate.
+        (
+            FrontendParams {
+                n_fft: 1_024_000,
+                ..d.clone()
+            },
+            "n_fft",
+        ),
+        (
+            FrontendParams {
+                hop_length: usize::MAX,
+                ..d.clone()
+            },
+            "hop_length",
+        ),
+        (
+            FrontendParams {
+                window_frames: 1_300_000,
+                ..d.clone()
+            },
+            "window_frames",
+        ),
+        (
+            FrontendParams {
+                sample_rate: u32::MAX,
+                f_max: 11_025.0,
+                ..d.clone()
+            },
+            "sample_rate",
+        ),
+        // More bands than the 513 FFT bins of n_fft 1024.
+        (
+            FrontendParams {
+                n_mels: 514,
+                ..d.clone()
+            },
+            "n_mels",
+        ),
     ];
     for (params, field) in cases {
         assert_eq!(invalid_field(MelFrontend::new(&params)), field);

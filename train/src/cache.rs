@@ -125,9 +125,11 @@ pub fn build(
 ) -> Result<CacheIndex, CacheError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let params = cache_frontend();
-    let data_tmp = dir.join(format!("{DATA_FILE}.tmp"));
-    let mut out =
-        std::io::BufWriter::new(std::fs::File::create(&data_tmp).map_err(io_err(&data_tmp))?);
+    let data_path = dir.join(DATA_FILE);
+    // hark's atomic file: removed if the build fails, renamed into place whole if it succeeds.
+    let mut out = std::io::BufWriter::new(
+        hark::fsutil::AtomicFile::create(&data_path).map_err(io_err(&data_path))?,
+    );
     let threads = threads.max(1);
     let mut tracks = Vec::with_capacity(loaded.tracks.len());
     let mut failures = Vec::new();
@@ -171,7 +173,8 @@ pub fn build(
                 Some(Ok(mel)) => {
                     let frames = mel.len() / params.n_mels;
                     for v in &mel[..frames * params.n_mels] {
-                        out.write_all(&v.to_le_bytes()).map_err(io_err(&data_tmp))?;
+                        out.write_all(&v.to_le_bytes())
+                            .map_err(io_err(&data_path))?;
                     }
                     tracks.push(cached(record, offset, frames));
                     offset += frames as u64;
@@ -181,14 +184,13 @@ pub fn build(
             }
         }
     }
-    out.flush().map_err(io_err(&data_tmp))?;
-    drop(out);
+    let data = out
+        .into_inner()
+        .map_err(|e| io_err(&data_path)(e.into_error()))?;
     if !failures.is_empty() && !skip_undecodable {
-        let _ = std::fs::remove_file(&data_tmp);
         return Err(CacheError::Audio(failures));
     }
     if tracks.is_empty() {
-        let _ = std::fs::remove_file(&data_tmp);
         return Err(CacheError::Empty);
     }
     let index = CacheIndex {
@@ -199,16 +201,13 @@ pub fn build(
         undecodable: failures,
     };
     let index_path = dir.join(INDEX_FILE);
-    let index_tmp = dir.join(format!("{INDEX_FILE}.tmp"));
     let json = serde_json::to_vec_pretty(&index).map_err(|e| CacheError::Index {
         path: index_path.clone(),
         message: e.to_string(),
     })?;
-    std::fs::write(&index_tmp, json).map_err(io_err(&index_tmp))?;
     // Data first, then the index: an index always describes a complete data file.
-    let data_path = dir.join(DATA_FILE);
-    std::fs::rename(&data_tmp, &data_path).map_err(io_err(&data_path))?;
-    std::fs::rename(&index_tmp, &index_path).map_err(io_err(&index_path))?;
+    data.commit().map_err(io_err(&data_path))?;
+    hark::fsutil::write_atomic(&index_path, &json).map_err(io_err(&index_path))?;
     Ok(index)
 }
 
