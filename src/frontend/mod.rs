@@ -1,9 +1,11 @@
 //! The mel front-end shared by the daemon and hark-train: STFT, mel filterbank, log
-//! compression, standardisation and the window ring. Values come from `FrontendParams`.
+//! compression, standardisation, the window ring and [`window_starts`], and the log-mel of a
+//! whole file. Values come from `FrontendParams`.
 //!
 //! Frames start at sample 0 with no centring or padding, so a signal processed whole and the
 //! same signal pushed block by block give bit-identical frames.
 
+mod file;
 mod filterbank;
 mod mel;
 mod ring;
@@ -11,9 +13,10 @@ mod streaming;
 
 use serde::{Deserialize, Serialize};
 
+pub use file::{file_log_mel, write_npy, FileMelError};
 pub use filterbank::mel_filterbank;
 pub use mel::MelFrontend;
-pub use ring::WindowRing;
+pub use ring::{window_starts, WindowRing};
 pub use streaming::StreamingFrontend;
 
 /// Front-end settings as recorded in a model's `model.toml` (`[frontend]` table).
