@@ -230,7 +230,10 @@ async fn join_threads(threads: Vec<(&'static str, JoinHandle<()>)>) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if !t.is_finished() {
-            tracing::warn!(thread = name, "pipeline thread still blocked at exit; not waiting for it");
+            tracing::warn!(
+                thread = name,
+                "pipeline thread still blocked at exit; not waiting for it"
+            );
             continue;
         }
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
@@ -262,4 +265,3 @@ fn mqtt_settings(s: &Settings, device: &str) -> MqttSettings {
     out.now_min_interval = Duration::from_secs_f64(s.tags.now_interval_s);
     out
 }
-

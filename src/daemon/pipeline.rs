@@ -8,7 +8,7 @@ use crate::audio::source::{AudioChunk, SourceEvent};
 use crate::frontend::{FrontendParams, StreamingFrontend};
 use crate::model::Model;
 use crate::score::{Selection, TagScore};
-use crate::track::{Boundary, FinishedTrack, Outcome, SegmenterParams, Segmenter};
+use crate::track::{Boundary, FinishedTrack, Outcome, Segmenter, SegmenterParams};
 use std::sync::Arc;
 
 /// How the pipeline cuts windows and picks tags.
@@ -261,7 +261,11 @@ impl Pipeline {
     }
 
     fn gap(&mut self, seconds: f64, events: &mut Vec<PipelineEvent>) {
-        let seconds = if seconds.is_finite() { seconds.max(0.0) } else { 0.0 };
+        let seconds = if seconds.is_finite() {
+            seconds.max(0.0)
+        } else {
+            0.0
+        };
         events.push(PipelineEvent::Gap {
             at_s: self.clock.now_s(),
             seconds,
@@ -446,7 +450,11 @@ pub(crate) mod tests {
         let mut p = parts.pipeline(&slot);
         let mut events = feed(&mut p, music(12.0));
         events.extend(p.push(SourceEvent::Gap(5.0)));
-        assert!((p.stream_time_s() - 17.0).abs() < 1e-9, "{}", p.stream_time_s());
+        assert!(
+            (p.stream_time_s() - 17.0).abs() < 1e-9,
+            "{}",
+            p.stream_time_s()
+        );
         events.extend(feed(&mut p, music(12.0)));
         events.extend(p.finish());
         let found = tracks(&events);
@@ -472,10 +480,17 @@ pub(crate) mod tests {
         events.extend(p.finish());
         let found = tracks(&events);
         assert_eq!(found.len(), 1);
-        assert!(found[0].vocabulary.starts_with("b.txt#"), "{}", found[0].vocabulary);
+        assert!(
+            found[0].vocabulary.starts_with("b.txt#"),
+            "{}",
+            found[0].vocabulary
+        );
         let tags: Vec<&str> = found[0].tags.iter().map(|t| t.tag.as_str()).collect();
         assert_eq!(tags.len(), 2);
-        assert!(tags.contains(&"rock") && tags.contains(&"violin"), "{tags:?}");
+        assert!(
+            tags.contains(&"rock") && tags.contains(&"violin"),
+            "{tags:?}"
+        );
     }
 
     #[test]
