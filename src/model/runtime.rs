@@ -1,6 +1,6 @@
 //! The runtime: both encoders as checked, optimised tract plans. Loading a model directory
 //! checks every ONNX file against the contract before anything runs, each check a named step
-//! of [`Encoder::build`] with an error naming the file and the model.toml field.
+//! of `Encoder::build` with an error naming the file and the model.toml field.
 
 use super::contract::{
     ModelError, ModelManifest, AUDIO_INPUT, BATCH_DIM, MANIFEST_FILE, OUTPUT, WORD_INPUT,
@@ -387,7 +387,7 @@ impl Encoder {
     }
 }
 
-/// The steps of [`Encoder::build`], each checking one part of the contract; every error
+/// The steps of `Encoder::build`, each checking one part of the contract; every error
 /// names the file and, where one can fix it, the model.toml field.
 struct Checks<'a> {
     path: &'a Path,

@@ -5,7 +5,7 @@
 //! (Conv1d `[out, in, k]`, Linear `[out, in]`) because hark-train hands over tch tensors.
 //!
 //! A model directory is written into a hidden staging directory, loaded back through tract
-//! and compared with the [`reference`] forward pass, and only then renamed into place.
+//! and compared with the [`reference`](mod@reference) forward pass, and only then renamed into place.
 
 pub mod reference;
 mod staged;
