@@ -22,10 +22,11 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hark::audio::FileDecoder;
+use hark::file_tagger::Tagger;
 use hark::frontend::{FrontendParams, MelFrontend, StreamingFrontend};
 use hark::model::Model;
 use hark::score::{Scorer, Selection, TagSpec};
-use hark::tagger::{load_scorer, Tagger};
+use hark::vocab::load_scorer;
 use hark::vocab::GloveStore;
 
 fn repo(relative: &str) -> PathBuf {

@@ -2,13 +2,14 @@
 //!
 //! Audio flows `audio` → `frontend` → `model` → `track` → `score` → `mqtt`; `vocab` turns
 //! a word list into embeddings through the GloVe store and the word encoder. The `daemon`
-//! module wires the rooms together; `tagger` is the offline path used by `hark tag`.
+//! module wires the rooms together; `file_tagger` is the offline path used by `hark tag`.
 
 pub mod audio;
+pub mod file_tagger;
 pub mod frontend;
+pub mod fsutil;
 pub mod model;
 pub mod score;
-pub mod tagger;
 pub mod vocab;
 
 #[cfg(feature = "daemon")]

@@ -3,9 +3,10 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hark::bundled;
+use hark::file_tagger::Tagger;
 use hark::model::Model;
 use hark::score::Selection;
-use hark::tagger::{load_scorer, Tagger};
+use hark::vocab::load_scorer;
 use hark::vocab::{self, GloveStore, PackOptions, RowFormat};
 use std::io::Write;
 use std::path::PathBuf;
@@ -342,8 +343,8 @@ fn tag(args: TagArgs) -> Result<()> {
 fn mel(args: MelArgs) -> Result<()> {
     let manifest = hark::model::ModelManifest::load(&args.model.model.join("model.toml"))?;
     let params = &manifest.frontend;
-    let (mel, frames) = hark::tagger::file_log_mel(&args.file, params)?;
-    hark::tagger::write_npy(&args.output, &mel, frames, params.n_mels)
+    let (mel, frames) = hark::frontend::file_log_mel(&args.file, params)?;
+    hark::frontend::write_npy(&args.output, &mel, frames, params.n_mels)
         .with_context(|| format!("{}: cannot write", args.output.display()))?;
     eprintln!(
         "{}: {frames} frames x {} mels",

@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use hark::file_tagger::Tagger;
 use hark::frontend::{log_mel, FrontendParams};
 use hark::model::Model;
 use hark::score::Selection;
-use hark::tagger::{load_scorer, Tagger};
+use hark::vocab::load_scorer;
 use hark::vocab::GloveStore;
 use serde_json::Value;
 

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use hark::audio::decode_file;
 use hark::frontend::{
-    log_mel, mel_filterbank, standardize, FrontendError, FrontendParams, MelFrontend,
-    StreamingFrontend, WindowRing,
+    log_mel, mel_filterbank, standardize, window_starts, FrontendError, FrontendParams,
+    MelFrontend, StreamingFrontend, WindowRing,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -247,7 +247,32 @@ fn window_ring_hops() {
         }
         let expected: Vec<usize> = (0..=(total - window)).step_by(hop).collect();
         assert_eq!(starts, expected, "hop {hop}: window starts");
+        assert_eq!(starts, window_starts(total, window, hop), "hop {hop}");
         println!("hop {hop}: {} windows", starts.len());
+    }
+}
+
+#[test]
+fn window_starts_is_the_ring_rule_for_any_length() {
+    assert!(
+        window_starts(129, 130, 65).is_empty(),
+        "shorter than a window"
+    );
+    assert_eq!(window_starts(130, 130, 65), [0]);
+    assert_eq!(window_starts(260, 130, 65), [0, 65, 130]);
+    assert_eq!(window_starts(400, 130, 500), [0]);
+    assert!(window_starts(400, 0, 1).is_empty());
+    assert!(window_starts(400, 130, 0).is_empty());
+    for (frames, window, hop) in [(0, 3, 1), (7, 3, 2), (50, 7, 3), (51, 10, 10), (9, 2, 5)] {
+        let mut ring = WindowRing::new(window, 1, hop).unwrap();
+        let emitted: Vec<usize> = (0..frames)
+            .filter_map(|i| ring.push_frame(&[i as f32]).map(|w| w[0] as usize))
+            .collect();
+        assert_eq!(
+            emitted,
+            window_starts(frames, window, hop),
+            "{frames} {window} {hop}"
+        );
     }
 }
 
@@ -345,6 +370,44 @@ fn bad_params_name_the_field() {
                 ..d.clone()
             },
             "window_frames",
+        ),
+        // Typos that would otherwise be allocated: a huge FFT, window or rate.
+        (
+            FrontendParams {
+                n_fft: 1_024_000,
+                ..d.clone()
+            },
+            "n_fft",
+        ),
+        (
+            FrontendParams {
+                hop_length: usize::MAX,
+                ..d.clone()
+            },
+            "hop_length",
+        ),
+        (
+            FrontendParams {
+                window_frames: 1_300_000,
+                ..d.clone()
+            },
+            "window_frames",
+        ),
+        (
+            FrontendParams {
+                sample_rate: u32::MAX,
+                f_max: 11_025.0,
+                ..d.clone()
+            },
+            "sample_rate",
+        ),
+        // More bands than the 513 FFT bins of n_fft 1024.
+        (
+            FrontendParams {
+                n_mels: 514,
+                ..d.clone()
+            },
+            "n_mels",
         ),
     ];
     for (params, field) in cases {

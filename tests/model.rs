@@ -693,3 +693,261 @@ fn exporter_refuses_weights_that_do_not_fit() {
         "nothing may be written on error"
     );
 }
+
+/// Rewrites the `key = …` line of a saved model.toml and returns what `Model::load` says.
+fn load_with_edited_line(key: &str, value: &str) -> (std::path::PathBuf, ModelError) {
+    let dir = tempfile::tempdir().unwrap();
+    random_model_dir(dir.path(), 9, "quick", "glove-6b-50d", 50, 100).unwrap();
+    let path = dir.path().join(MANIFEST_FILE);
+    let good = std::fs::read_to_string(&path).unwrap();
+    let prefix = format!("{key} = ");
+    assert!(good.lines().any(|l| l.starts_with(&prefix)), "{good}");
+    let edited: String = good
+        .lines()
+        .map(|l| {
+            if l.starts_with(&prefix) {
+                format!("{prefix}{value}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&path, edited).unwrap();
+    let err = Model::load(dir.path()).unwrap_err();
+    (path, err)
+}
+
+#[test]
+fn impossible_frontend_is_refused_at_load_naming_the_file_and_key() {
+    for (key, value, field) in [
+        // Upper mel edge above Nyquist (22 050 Hz / 2).
+        ("f_max", "20000.0", "frontend.f_max"),
+        ("n_fft", "0", "frontend.n_fft"),
+        ("std", "0.0", "frontend.std"),
+        ("hop_length", "0", "frontend.hop_length"),
+        ("sample_rate", "0", "frontend.sample_rate"),
+        ("mean", "nan", "frontend.mean"),
+    ] {
+        let (path, err) = load_with_edited_line(key, value);
+        let text = err.to_string();
+        println!("{text}");
+        assert!(
+            matches!(err, ModelError::Manifest { field: f, .. } if f == field),
+            "{key} = {value}: {text}"
+        );
+        assert!(
+            text.starts_with(&format!("{}: field `{field}`", path.display())),
+            "{text}"
+        );
+    }
+}
+
+/// One random edit of a good model.toml.
+#[derive(Debug, Clone)]
+enum TomlEdit {
+    /// Replace the value of line `n` (modulo the line count) with this text.
+    Value(usize, String),
+    /// Insert this text at byte `n` (moved back to a character boundary).
+    Insert(usize, String),
+    /// Delete line `n`.
+    DeleteLine(usize),
+    /// Cut the text at byte `n`.
+    Truncate(usize),
+}
+
+fn toml_edit() -> impl proptest::strategy::Strategy<Value = TomlEdit> {
+    use proptest::prelude::*;
+    let value = prop_oneof![
+        prop::sample::select(vec![
+            "0",
+            "-1",
+            "1",
+            "2",
+            "nan",
+            "-nan",
+            "inf",
+            "-inf",
+            "1e39",
+            "-0.0",
+            "1e-45",
+            "18446744073709551616",
+            "4294967296",
+            "9223372036854775807",
+            "\"x\"",
+            "[]",
+            "{}",
+            "true",
+            "11025.0",
+            "11025.5",
+            "22050",
+            "1024000",
+            "\"audio.onnx\"",
+            "\"../x\"",
+            "\"/etc/passwd\"",
+            "\"\"",
+        ])
+        .prop_map(str::to_string),
+        any::<i64>().prop_map(|v| v.to_string()),
+        any::<f64>().prop_map(|v| format!("{v:?}")),
+        "(?s).{0,8}",
+    ];
+    prop_oneof![
+        (any::<usize>(), value).prop_map(|(n, v)| TomlEdit::Value(n, v)),
+        (any::<usize>(), "(?s).{0,8}").prop_map(|(n, v)| TomlEdit::Insert(n, v)),
+        any::<usize>().prop_map(TomlEdit::DeleteLine),
+        any::<usize>().prop_map(TomlEdit::Truncate),
+    ]
+}
+
+fn apply_edit(text: &str, edit: &TomlEdit) -> String {
+    let boundary = |n: usize| {
+        let mut at = n % (text.len() + 1);
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        at
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    match edit {
+        TomlEdit::Value(n, value) if !lines.is_empty() => {
+            let i = n % lines.len();
+            lines
+                .iter()
+                .enumerate()
+                .map(|(j, l)| match l.split_once('=') {
+                    Some((key, _)) if j == i => format!("{key}= {value}\n"),
+                    _ => format!("{l}\n"),
+                })
+                .collect()
+        }
+        TomlEdit::DeleteLine(n) if !lines.is_empty() => {
+            let i = n % lines.len();
+            lines
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, l)| format!("{l}\n"))
+                .collect()
+        }
+        TomlEdit::Insert(n, insert) => {
+            let at = boundary(*n);
+            format!("{}{insert}{}", &text[..at], &text[at..])
+        }
+        TomlEdit::Truncate(n) => text[..boundary(*n)].to_string(),
+        _ => text.to_string(),
+    }
+}
+
+/// What must hold for any model.toml text: loading returns (never panics), and a manifest
+/// that loads has a front-end that builds and runs on audio.
+fn check_manifest_text(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    if let Ok(m) = ModelManifest::load(path) {
+        m.validate(path).unwrap();
+        let mut mel = hark::frontend::MelFrontend::new(&m.frontend).unwrap();
+        let mut frames = Vec::new();
+        mel.push(
+            &vec![0.25; m.frontend.n_fft + m.frontend.hop_length],
+            &mut frames,
+        );
+        assert!(frames.len() >= m.frontend.n_mels, "{text}");
+        assert!(frames.iter().all(|v| v.is_finite()), "{text}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: 512,
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    #[test]
+    fn mutated_model_toml_never_panics(edits in proptest::collection::vec(toml_edit(), 1..4)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MANIFEST_FILE);
+        let good = toml::to_string_pretty(&manifest(100, 50, FrontendParams::default())).unwrap();
+        let text = edits.iter().fold(good, |t, e| apply_edit(&t, e));
+        check_manifest_text(&path, &text);
+    }
+
+    #[test]
+    fn arbitrary_text_as_model_toml_never_panics(text in "(?s).{0,200}") {
+        let dir = tempfile::tempdir().unwrap();
+        check_manifest_text(&dir.path().join(MANIFEST_FILE), &text);
+    }
+}
+
+fn hidden_entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect()
+}
+
+#[test]
+fn a_staged_export_changes_nothing_until_committed() {
+    let root = tempfile::tempdir().unwrap();
+    let m = manifest(100, 50, FrontendParams::default());
+    let (audio, word) = seeded_weights(1, 128, 100, 50);
+
+    // Dropped (a check failed): no model where there was none, nothing left beside it.
+    let fresh = root.path().join("fresh");
+    let staged = export::stage_model_dir(&fresh, &m, &audio, &word).unwrap();
+    assert!(
+        Model::load(staged.path()).is_ok(),
+        "the staged copy is complete"
+    );
+    assert!(!fresh.exists());
+    drop(staged);
+    assert!(!fresh.exists());
+    assert!(Model::load(&fresh).is_err());
+    assert!(hidden_entries(root.path()).is_empty());
+
+    // Over an older model: dropped leaves it; committed replaces it and keeps its card.
+    let dir = root.path().join("model");
+    export_model_dir(&dir, &m, &audio, &word).unwrap();
+    std::fs::write(dir.join("MODEL_CARD.md"), "# card").unwrap();
+    let old = Model::load(&dir).unwrap().identity();
+    let (audio2, word2) = seeded_weights(2, 128, 100, 50);
+    drop(export::stage_model_dir(&dir, &m, &audio2, &word2).unwrap());
+    assert_eq!(Model::load(&dir).unwrap().identity(), old);
+    export::stage_model_dir(&dir, &m, &audio2, &word2)
+        .unwrap()
+        .commit()
+        .unwrap();
+    assert_ne!(Model::load(&dir).unwrap().identity(), old);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("MODEL_CARD.md")).unwrap(),
+        "# card"
+    );
+    assert!(hidden_entries(root.path()).is_empty());
+    assert!(hidden_entries(&dir).is_empty(), "no temporary files inside");
+}
+
+#[test]
+fn reference_parity_catches_files_that_are_not_these_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, audio, word) = export_seeded(dir.path(), 3, 100, 50);
+    export::check_reference_parity(dir.path(), &audio, &word).unwrap();
+    let (other_audio, other_word) = seeded_weights(4, 128, 100, 50);
+    let err = export::check_reference_parity(dir.path(), &other_audio, &word).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ModelError::Parity {
+                branch: "audio",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("audio.onnx"), "{err}");
+    let err = export::check_reference_parity(dir.path(), &audio, &other_word).unwrap_err();
+    assert!(
+        matches!(err, ModelError::Parity { branch: "word", .. }),
+        "{err}"
+    );
+}

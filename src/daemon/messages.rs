@@ -3,8 +3,8 @@
 
 use super::pipeline::{NowUpdate, ScoredTrack};
 use crate::score::TagScore;
-use crate::tagger::VocabularyScorer;
 use crate::track::Boundary;
+use crate::vocab::VocabularyScorer;
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, SystemTime};

@@ -355,8 +355,8 @@ fn rms_dbfs(part: &[f32]) -> f32 {
 pub(crate) mod tests {
     use super::*;
     use crate::audio::FileDecoder;
-    use crate::tagger::{load_scorer, VocabularyScorer};
     use crate::vocab::glove::GloveStore;
+    use crate::vocab::{load_scorer, VocabularyScorer};
 
     /// The bundled model, GloVe pack and a vocabulary of `words`, loaded as the daemon does.
     pub(crate) struct Parts {

@@ -3,8 +3,8 @@
 
 use super::messages::DiagnosticMessage;
 use crate::model::Model;
-use crate::tagger::{load_scorer, VocabularyScorer};
 use crate::vocab::glove::GloveStore;
+use crate::vocab::{load_scorer, VocabularyScorer};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

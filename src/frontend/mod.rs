@@ -1,9 +1,11 @@
 //! The mel front-end shared by the daemon and hark-train: STFT, mel filterbank, log
-//! compression, standardisation and the window ring. Values come from `FrontendParams`.
+//! compression, standardisation, the window ring and [`window_starts`], and the log-mel of a
+//! whole file. Values come from `FrontendParams`.
 //!
 //! Frames start at sample 0 with no centring or padding, so a signal processed whole and the
 //! same signal pushed block by block give bit-identical frames.
 
+mod file;
 mod filterbank;
 mod mel;
 mod ring;
@@ -11,9 +13,10 @@ mod streaming;
 
 use serde::{Deserialize, Serialize};
 
+pub use file::{file_log_mel, write_npy, FileMelError};
 pub use filterbank::mel_filterbank;
 pub use mel::MelFrontend;
-pub use ring::WindowRing;
+pub use ring::{window_starts, WindowRing};
 pub use streaming::StreamingFrontend;
 
 /// Front-end settings as recorded in a model's `model.toml` (`[frontend]` table).
@@ -57,23 +60,53 @@ impl Default for FrontendParams {
     }
 }
 
+/// Highest sample rate accepted (Hz): beyond any audio interface, so a larger value is a typo.
+pub const MAX_SAMPLE_RATE: u32 = 384_000;
+/// Largest FFT size (and STFT hop) accepted: the dense filterbank is `n_mels × (n_fft/2 + 1)`
+/// values, so a typo such as `n_fft = 1024000` must be refused, not allocated.
+pub const MAX_N_FFT: usize = 8192;
+/// Most frames a model window may hold (about four minutes at the paper's hop); the window
+/// ring keeps two windows in memory.
+pub const MAX_WINDOW_FRAMES: usize = 10_000;
+
 impl FrontendParams {
-    /// Checks every field; the error names the first bad one.
+    /// Checks every field, so that parameters that pass build a front-end that runs on any
+    /// audio; the error names the first bad field.
     pub fn validate(&self) -> Result<(), FrontendError> {
         let bad = |field: &'static str, reason: String| {
             Err(FrontendError::InvalidParam { field, reason })
         };
-        if self.sample_rate == 0 {
-            return bad("sample_rate", "must be > 0".into());
+        if self.sample_rate == 0 || self.sample_rate > MAX_SAMPLE_RATE {
+            return bad(
+                "sample_rate",
+                format!(
+                    "must be between 1 and {MAX_SAMPLE_RATE} Hz, got {}",
+                    self.sample_rate
+                ),
+            );
         }
-        if self.n_fft < 2 {
-            return bad("n_fft", format!("must be >= 2, got {}", self.n_fft));
+        if !(2..=MAX_N_FFT).contains(&self.n_fft) {
+            return bad(
+                "n_fft",
+                format!("must be between 2 and {MAX_N_FFT}, got {}", self.n_fft),
+            );
         }
-        if self.hop_length == 0 {
-            return bad("hop_length", "must be > 0".into());
+        if !(1..=MAX_N_FFT).contains(&self.hop_length) {
+            return bad(
+                "hop_length",
+                format!("must be between 1 and {MAX_N_FFT}, got {}", self.hop_length),
+            );
         }
-        if self.n_mels == 0 {
-            return bad("n_mels", "must be > 0".into());
+        // More bands than FFT bins would leave bands with no bin at all: always zero.
+        let bins = self.n_fft / 2 + 1;
+        if !(1..=bins).contains(&self.n_mels) {
+            return bad(
+                "n_mels",
+                format!(
+                    "must be between 1 and n_fft / 2 + 1 = {bins}, got {}",
+                    self.n_mels
+                ),
+            );
         }
         if !self.f_min.is_finite() || self.f_min < 0.0 {
             return bad(
@@ -97,8 +130,14 @@ impl FrontendParams {
         if !self.std.is_finite() || self.std <= 0.0 {
             return bad("std", format!("must be finite and > 0, got {}", self.std));
         }
-        if self.window_frames == 0 {
-            return bad("window_frames", "must be > 0".into());
+        if !(1..=MAX_WINDOW_FRAMES).contains(&self.window_frames) {
+            return bad(
+                "window_frames",
+                format!(
+                    "must be between 1 and {MAX_WINDOW_FRAMES}, got {}",
+                    self.window_frames
+                ),
+            );
         }
         Ok(())
     }

@@ -2,6 +2,24 @@
 
 use super::FrontendError;
 
+/// Frames at which model windows start in a signal of `frames` frames: 0, hop, 2·hop, …
+/// while a whole window fits. This is where [`WindowRing`] emits windows (the daemon and
+/// `hark tag`), and where hark-train takes its evaluation windows from the mel cache. A
+/// signal shorter than one window has none; `hark tag` and hark-train then pad it with
+/// silence to one window starting at 0.
+pub fn window_starts(frames: usize, window_frames: usize, hop_frames: usize) -> Vec<usize> {
+    if window_frames == 0 || hop_frames == 0 || frames < window_frames {
+        return Vec::new();
+    }
+    (0..=frames - window_frames).step_by(hop_frames).collect()
+}
+
+/// Whether a window of `window_frames` ending after `seen` frames starts at one of
+/// [`window_starts`]: the ring's emission rule, stated once.
+fn ends_a_window(seen: u64, window_frames: u64, hop_frames: u64) -> bool {
+    seen >= window_frames && (seen - window_frames).is_multiple_of(hop_frames)
+}
+
 /// Collects frames and yields a `[window_frames × n_mels]` time-major window (the model's
 /// `[130, 128]` layout) once full and then every `hop_frames` frames.
 ///
@@ -87,8 +105,7 @@ impl WindowRing {
         self.end += 1;
         self.seen += 1;
 
-        let window = self.window_frames as u64;
-        if self.seen >= window && (self.seen - window).is_multiple_of(self.hop_frames as u64) {
+        if ends_a_window(self.seen, self.window_frames as u64, self.hop_frames as u64) {
             let start = (self.end - self.window_frames) * self.n_mels;
             Some(&self.buf[start..self.end * self.n_mels])
         } else {

@@ -11,7 +11,7 @@
 //! topic suffix, the id and the payload. Only names (not payloads) are held in memory.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -149,7 +149,7 @@ impl Outbox {
             if path.is_dir() || name == ".lock" {
                 continue;
             }
-            if name.starts_with('.') && name.ends_with(".tmp") {
+            if name.starts_with('.') && name.ends_with(crate::fsutil::TEMP_SUFFIX) {
                 // A write interrupted before its rename: publish_track never returned Ok for it.
                 tracing::warn!(path = %path.display(), "removing unfinished outbox temp file");
                 if let Err(e) = fs::remove_file(&path) {
@@ -226,10 +226,9 @@ impl Outbox {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let name = format!("{seq:020}-{id}.json");
         let path = self.dir.join(&name);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        if let Err(source) = write_durable(&self.dir, &tmp, &path, &bytes) {
+        // Durable before Ok: the message must survive a power cut once publish_track returns.
+        if let Err(source) = crate::fsutil::write_atomic(&path, &bytes) {
             self.decrement();
-            let _ = fs::remove_file(&tmp);
             return Err(MqttError::Io {
                 action: "writing outbox message",
                 path,
@@ -390,16 +389,6 @@ fn parse_name(name: &str) -> Option<(u64, String)> {
     }
     check_id(id).ok()?;
     Some((seq.parse().ok()?, id.to_string()))
-}
-
-/// Writes `bytes` so that after return `path` holds them even across a power cut.
-fn write_durable(dir: &Path, tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).open(tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(tmp, path)?;
-    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -365,20 +365,11 @@ pub fn pack_text_with_progress(
 
     let mut text = TextRows::open(input)?;
 
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let out_name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "glove".to_string());
-    let tmp_path = dir.join(format!(".{out_name}.tmp-{}", std::process::id()));
     // Errors name the output the user asked for, not the temporary file.
     let werr = |e: io::Error| GloveError::io(output, e);
-    let tmp = TempFile::create(&tmp_path).map_err(werr)?;
+    let tmp = crate::fsutil::AtomicFile::create(output).map_err(werr)?;
     let mut writer = CountingWriter {
-        inner: BufWriter::with_capacity(1 << 20, tmp.file.try_clone().map_err(werr)?),
+        inner: BufWriter::with_capacity(1 << 20, tmp.file().try_clone().map_err(werr)?),
         count: 0,
     };
     writer.write_all(&[0u8; HEADER_LEN]).map_err(werr)?;
@@ -493,7 +484,7 @@ pub fn pack_text_with_progress(
     file.seek(SeekFrom::Start(0)).map_err(werr)?;
     file.write_all(&header.encode()).map_err(werr)?;
     drop(file);
-    tmp.commit(output)?;
+    tmp.commit().map_err(werr)?;
 
     let stats = PackStats {
         identity,
@@ -779,39 +770,6 @@ impl<W: Write> Write for CountingWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
-    }
-}
-
-/// A file that is removed on drop unless committed by renaming it into place.
-struct TempFile {
-    path: PathBuf,
-    file: File,
-    committed: bool,
-}
-
-impl TempFile {
-    fn create(path: &Path) -> io::Result<Self> {
-        let file = File::create(path)?;
-        Ok(TempFile {
-            path: path.to_path_buf(),
-            file,
-            committed: false,
-        })
-    }
-
-    fn commit(mut self, dest: &Path) -> Result<(), GloveError> {
-        self.file.sync_all().map_err(|e| GloveError::io(dest, e))?;
-        std::fs::rename(&self.path, dest).map_err(|e| GloveError::io(dest, e))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }
 

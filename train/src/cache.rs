@@ -125,9 +125,11 @@ pub fn build(
 ) -> Result<CacheIndex, CacheError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let params = cache_frontend();
-    let data_tmp = dir.join(format!("{DATA_FILE}.tmp"));
-    let mut out =
-        std::io::BufWriter::new(std::fs::File::create(&data_tmp).map_err(io_err(&data_tmp))?);
+    let data_path = dir.join(DATA_FILE);
+    // hark's atomic file: removed if the build fails, renamed into place whole if it succeeds.
+    let mut out = std::io::BufWriter::new(
+        hark::fsutil::AtomicFile::create(&data_path).map_err(io_err(&data_path))?,
+    );
     let threads = threads.max(1);
     let mut tracks = Vec::with_capacity(loaded.tracks.len());
     let mut failures = Vec::new();
@@ -145,7 +147,7 @@ pub fn build(
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
                             let Some(record) = chunk.get(i) else { break };
-                            let result = hark::tagger::file_log_mel(&record.path, &params)
+                            let result = hark::frontend::file_log_mel(&record.path, &params)
                                 .map(|(mel, _)| mel)
                                 .map_err(|e| e.to_string());
                             mine.push((i, result));
@@ -171,7 +173,8 @@ pub fn build(
                 Some(Ok(mel)) => {
                     let frames = mel.len() / params.n_mels;
                     for v in &mel[..frames * params.n_mels] {
-                        out.write_all(&v.to_le_bytes()).map_err(io_err(&data_tmp))?;
+                        out.write_all(&v.to_le_bytes())
+                            .map_err(io_err(&data_path))?;
                     }
                     tracks.push(cached(record, offset, frames));
                     offset += frames as u64;
@@ -181,14 +184,13 @@ pub fn build(
             }
         }
     }
-    out.flush().map_err(io_err(&data_tmp))?;
-    drop(out);
+    let data = out
+        .into_inner()
+        .map_err(|e| io_err(&data_path)(e.into_error()))?;
     if !failures.is_empty() && !skip_undecodable {
-        let _ = std::fs::remove_file(&data_tmp);
         return Err(CacheError::Audio(failures));
     }
     if tracks.is_empty() {
-        let _ = std::fs::remove_file(&data_tmp);
         return Err(CacheError::Empty);
     }
     let index = CacheIndex {
@@ -199,16 +201,13 @@ pub fn build(
         undecodable: failures,
     };
     let index_path = dir.join(INDEX_FILE);
-    let index_tmp = dir.join(format!("{INDEX_FILE}.tmp"));
     let json = serde_json::to_vec_pretty(&index).map_err(|e| CacheError::Index {
         path: index_path.clone(),
         message: e.to_string(),
     })?;
-    std::fs::write(&index_tmp, json).map_err(io_err(&index_tmp))?;
     // Data first, then the index: an index always describes a complete data file.
-    let data_path = dir.join(DATA_FILE);
-    std::fs::rename(&data_tmp, &data_path).map_err(io_err(&data_path))?;
-    std::fs::rename(&index_tmp, &index_path).map_err(io_err(&index_path))?;
+    data.commit().map_err(io_err(&data_path))?;
+    hark::fsutil::write_atomic(&index_path, &json).map_err(io_err(&index_path))?;
     Ok(index)
 }
 
@@ -322,7 +321,8 @@ impl MelCache {
     }
 
     /// Copies a `window_frames` window starting at `start` into `out`, zero-padding past the
-    /// end (silence is 0 in log10(1 + 10·mel)), then standardises it.
+    /// end (silence is 0 in log10(1 + 10·mel)), then standardises it with hark's
+    /// [`hark::frontend::standardize`].
     pub fn window_into(
         &self,
         track: usize,
@@ -338,14 +338,93 @@ impl MelCache {
             .saturating_sub(start)
             .min(window_frames);
         let from = start * n_mels;
-        out.extend(
-            frames[from..from + available * n_mels]
-                .iter()
-                .map(|v| (v - mean) / std),
-        );
-        out.extend(std::iter::repeat_n(
-            -mean / std,
-            (window_frames - available) * n_mels,
-        ));
+        let at = out.len();
+        out.extend_from_slice(&frames[from..from + available * n_mels]);
+        out.resize(at + window_frames * n_mels, 0.0);
+        // hark's standardisation, not a copy: the same arithmetic as the daemon's front-end,
+        // so a cached window equals the streaming window bit for bit.
+        let params = FrontendParams {
+            mean,
+            std,
+            ..self.index.frontend.clone()
+        };
+        hark::frontend::standardize(&mut out[at..], &params);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hark::audio::FileDecoder;
+    use hark::frontend::{window_starts, StreamingFrontend};
+
+    /// A 12-second 44.1 kHz chirp with a little seeded noise: resampled on the way in.
+    fn write_wav(path: &Path) -> u32 {
+        let rate = 44_100;
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(path, spec).expect("wav");
+        let mut noise = 1u32;
+        for i in 0..12 * rate {
+            let t = f64::from(i) / f64::from(rate);
+            noise = noise.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let n = f64::from(noise >> 16) / 65_536.0 - 0.5;
+            let v = 0.5 * (2.0 * std::f64::consts::PI * (200.0 + 400.0 * t) * t).sin() + 0.05 * n;
+            w.write_sample((v * 32_767.0) as i16).expect("sample");
+        }
+        w.finalize().expect("finalize");
+        rate
+    }
+
+    #[test]
+    fn cached_windows_equal_the_streaming_front_ends_windows_for_the_same_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wav = dir.path().join("chirp.wav");
+        let rate = write_wav(&wav);
+        let loaded = Loaded {
+            tracks: vec![TrackRecord {
+                id: "chirp".into(),
+                path: wav.clone(),
+                tags: vec!["rock".into()],
+                group: "chirp".into(),
+            }],
+            missing_audio: Vec::new(),
+            untagged: 0,
+        };
+        build(&dir.path().join("cache"), &loaded, 1, false, &|_| {}).expect("cache");
+        let cache = MelCache::open(&dir.path().join("cache")).expect("open");
+        let (mean, std) = cache.stats(&[0]);
+        let params = FrontendParams {
+            mean,
+            std,
+            ..cache_frontend()
+        };
+        let window = params.window_frames;
+        let frames = cache.index().tracks[0].frames;
+        for hop in [65, 130] {
+            let mut streaming = StreamingFrontend::new(&params, rate, hop).expect("frontend");
+            let mut streamed: Vec<Vec<f32>> = Vec::new();
+            let mut decoder = FileDecoder::open(&wav).expect("decode");
+            while let Some(block) = decoder.next_block().expect("block") {
+                streaming
+                    .push(&block, |w| streamed.push(w.to_vec()))
+                    .expect("push");
+            }
+            streaming
+                .finish(|w| streamed.push(w.to_vec()))
+                .expect("finish");
+            let starts = window_starts(frames, window, hop);
+            assert!(starts.len() > 2, "{frames} frames give windows");
+            assert_eq!(streamed.len(), starts.len(), "hop {hop}: window count");
+            for (w, &start) in streamed.iter().zip(&starts) {
+                let mut cached = Vec::new();
+                cache.window_into(0, start, window, mean, std, &mut cached);
+                assert!(cached == *w, "hop {hop}: window at frame {start} differs");
+            }
+        }
     }
 }

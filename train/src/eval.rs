@@ -44,11 +44,12 @@ pub fn track_embeddings(
     tch::no_grad(|| -> Result<(), EvalError> {
         for &track in tracks {
             let frames = data.cache.index().tracks[track].frames;
-            let mut starts: Vec<usize> = if frames <= window {
-                vec![0]
-            } else {
-                (0..=frames - window).step_by(hop_frames.max(1)).collect()
-            };
+            // The daemon's window starts; a track shorter than a window gets one padded
+            // window at 0, as `hark tag` gives it.
+            let mut starts = hark::frontend::window_starts(frames, window, hop_frames.max(1));
+            if starts.is_empty() {
+                starts.push(0);
+            }
             if max_windows > 0 && starts.len() > max_windows {
                 starts = even_starts(frames, window, max_windows);
             }

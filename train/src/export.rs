@@ -1,11 +1,14 @@
-//! Export through hark's own exporter (`hark::model::export::export_model_dir`), then a parity
-//! check: the same windows through tch and through tract on the written ONNX files.
+//! Export through hark's own exporter (`hark::model::export::stage_model_dir`) into a staging
+//! directory, then a parity check there (the same windows through tch and through tract on
+//! the written ONNX files), and only then a rename into place: a model that fails the check
+//! is never left where the daemon would load it.
 
 use crate::net::{to_vec, NetError, ZeroShotNet};
 use hark::frontend::FrontendParams;
+use hark::model::export::StagedModelDir;
 use hark::model::{ModelError, ModelFiles, ModelManifest};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
 
 /// Largest |tch − tract| the export accepts on any output value.
@@ -27,6 +30,14 @@ pub enum ExportError {
         branch: &'static str,
         /// The largest absolute difference seen.
         max_diff: f32,
+    },
+    /// A file to ship beside the model could not be copied into it.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
     },
 }
 
@@ -50,12 +61,13 @@ pub struct ExportInfo<'a> {
     pub training: BTreeMap<String, toml::Value>,
 }
 
-/// Writes the model directory through hark's exporter.
-pub fn export(
+/// Writes the model directory through hark's exporter into a staging directory beside `dir`;
+/// `dir` is untouched until the returned [`StagedModelDir`] is committed.
+pub fn stage(
     dir: &Path,
     net: &ZeroShotNet,
     info: ExportInfo,
-) -> Result<ModelManifest, ExportError> {
+) -> Result<(StagedModelDir, ModelManifest), ExportError> {
     let (audio, word) = net.to_weights()?;
     let manifest = ModelManifest {
         name: info.name.to_string(),
@@ -69,8 +81,67 @@ pub fn export(
         files: ModelFiles::default(),
         training: info.training,
     };
-    hark::model::export::export_model_dir(dir, &manifest, &audio, &word)?;
-    Ok(manifest)
+    let staged = hark::model::export::stage_model_dir(dir, &manifest, &audio, &word)?;
+    Ok((staged, manifest))
+}
+
+/// The windows and GloVe vectors the parity check runs through tch and tract.
+pub struct ParityInput<'a> {
+    /// Standardised windows `[n × frames × mels]`.
+    pub windows: &'a [f32],
+    /// Number of windows.
+    pub n: usize,
+    /// GloVe vectors `[m × G]`.
+    pub glove: &'a [f32],
+    /// Number of vectors.
+    pub m: usize,
+}
+
+/// What a checked export wrote and measured.
+#[derive(Debug)]
+pub struct CheckedExport {
+    /// The manifest written as model.toml.
+    pub manifest: ModelManifest,
+    /// Max |tch − tract| over the audio branch.
+    pub audio_parity: f32,
+    /// Max |tch − tract| over the word branch.
+    pub word_parity: f32,
+}
+
+/// Stages `net`'s model directory with `extra_files` (reports) copied in, checks tch
+/// (`cpu_net`: the same weights on the CPU) against tract on the staged files, and only then
+/// moves it to `dir`. A failed check leaves `dir` exactly as it was.
+pub fn export_checked(
+    dir: &Path,
+    net: &ZeroShotNet,
+    cpu_net: &ZeroShotNet,
+    info: ExportInfo,
+    extra_files: &[PathBuf],
+    input: &ParityInput,
+) -> Result<CheckedExport, ExportError> {
+    let (staged, manifest) = stage(dir, net, info)?;
+    for from in extra_files {
+        let Some(name) = from.file_name() else {
+            continue;
+        };
+        let to = staged.path().join(name);
+        std::fs::copy(from, &to).map_err(|source| ExportError::Io { path: to, source })?;
+    }
+    let (audio_parity, word_parity) = parity(
+        staged.path(),
+        cpu_net,
+        input.windows,
+        input.n,
+        input.glove,
+        input.m,
+    )?;
+    check_parity(audio_parity, word_parity)?;
+    staged.commit()?;
+    Ok(CheckedExport {
+        manifest,
+        audio_parity,
+        word_parity,
+    })
 }
 
 /// Largest absolute differences (audio, word) between tch and tract (hark's loader) on the same

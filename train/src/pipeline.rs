@@ -200,7 +200,7 @@ fn write_split(config: &RunConfig, data: &RunData) -> Result<(), PipelineError> 
     });
     let path = config.work_dir.join(SPLIT_JSON);
     let text = serde_json::to_vec_pretty(&doc).unwrap_or_default();
-    std::fs::write(&path, text).map_err(|source| PipelineError::Io { path, source })
+    hark::fsutil::write_atomic(&path, &text).map_err(|source| PipelineError::Io { path, source })
 }
 
 /// Evaluates a named checkpoint ("best", "last" or a path).
@@ -302,27 +302,6 @@ pub fn export(
     } else {
         config.export.description.clone()
     };
-    export::export(
-        &dir,
-        &model.net,
-        ExportInfo {
-            name: &config.name,
-            version: &config.export.version,
-            description: &description,
-            glove_identity: data.glove.identity(),
-            glove_dim: data.glove.dim(),
-            frontend,
-            score_threshold,
-            training,
-        },
-    )?;
-    for file in [REPORT_JSON, REPORT_MD, CURVES_SVG] {
-        let from = config.work_dir.join(file);
-        if from.exists() {
-            let to = dir.join(file);
-            std::fs::copy(&from, &to).map_err(|source| PipelineError::Io { path: to, source })?;
-        }
-    }
     // Parity on real test windows (up to 16) and every label's GloVe vector.
     let window = cache::cache_frontend().window_frames;
     let mut windows = Vec::new();
@@ -344,15 +323,34 @@ pub fn export(
         Some(m)
     };
     let net = cpu_model.as_ref().map_or(&model.net, |m| &m.net);
-    let (audio_parity, word_parity) = export::parity(
+    let extra_files: Vec<PathBuf> = [REPORT_JSON, REPORT_MD, CURVES_SVG]
+        .iter()
+        .map(|file| config.work_dir.join(file))
+        .filter(|from| from.exists())
+        .collect();
+    let checked = export::export_checked(
         &dir,
+        &model.net,
         net,
-        &windows,
-        n,
-        &data.labels.vectors,
-        data.labels.names.len(),
+        ExportInfo {
+            name: &config.name,
+            version: &config.export.version,
+            description: &description,
+            glove_identity: data.glove.identity(),
+            glove_dim: data.glove.dim(),
+            frontend,
+            score_threshold,
+            training,
+        },
+        &extra_files,
+        &export::ParityInput {
+            windows: &windows,
+            n,
+            glove: &data.labels.vectors,
+            m: data.labels.names.len(),
+        },
     )?;
-    export::check_parity(audio_parity, word_parity)?;
+    let (audio_parity, word_parity) = (checked.audio_parity, checked.word_parity);
     Ok(Exported {
         dir,
         score_threshold,

@@ -132,7 +132,7 @@ pub struct EvalReport {
 }
 
 fn write_file(path: &Path, contents: &str) -> Result<(), ReportError> {
-    std::fs::write(path, contents).map_err(|source| ReportError::Io {
+    hark::fsutil::write_atomic(path, contents.as_bytes()).map_err(|source| ReportError::Io {
         path: path.to_path_buf(),
         source,
     })

@@ -510,10 +510,9 @@ fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<(), TrainError> {
     std::fs::rename(&tmp, path).map_err(|e| checkpoint_err(path, e))
 }
 
+/// hark's one atomic, durable write, so a crash mid-checkpoint never leaves half a state file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| checkpoint_err(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| checkpoint_err(path, e))
+    hark::fsutil::write_atomic(path, bytes).map_err(|e| checkpoint_err(path, e))
 }
 
 /// Validation loss, and the mean per-crop AUC over the seen labels (None without crops).

@@ -3,24 +3,28 @@
 //! The graphs are written with tract-onnx's own protobuf types (`tract_onnx::pb`) and encoded
 //! with prost, so exporting needs neither libtorch nor Python. Weights use PyTorch layouts
 //! (Conv1d `[out, in, k]`, Linear `[out, in]`) because hark-train hands over tch tensors.
+//!
+//! A model directory is written into a hidden staging directory, loaded back through tract
+//! and compared with the [`reference`](mod@reference) forward pass, and only then renamed into place.
 
-use super::{ModelError, ModelFiles, ModelManifest};
+pub mod reference;
+mod staged;
+
+pub use staged::StagedModelDir;
+
 use crate::frontend::FrontendParams;
+use crate::model::contract::{ModelError, ModelFiles, ModelManifest, MANIFEST_FILE};
+use crate::model::runtime::Model;
 use prost::Message;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tract_onnx::pb;
 
-/// Name of the audio encoder's input tensor (`[N, frames, mels]`).
-pub const AUDIO_INPUT: &str = "mel";
-/// Name of the word encoder's input tensor (`[N, G]`).
-pub const WORD_INPUT: &str = "word";
-/// Name of both encoders' output tensor (`[N, D]`).
-pub const OUTPUT: &str = "embedding";
-/// Name of the symbolic batch dimension written into both graphs.
-pub const BATCH_DIM: &str = "N";
+// The names live in the contract; re-exported because the graphs written here carry them.
+pub use crate::model::contract::{AUDIO_INPUT, BATCH_DIM, OUTPUT, WORD_INPUT};
+
 /// ONNX operator set the graphs are written against.
 pub const OPSET: i64 = 13;
 /// ONNX IR version matching [`OPSET`].
@@ -435,16 +439,28 @@ pub fn write_word_onnx(path: &Path, weights: &LinearWeights) -> Result<(), Model
     write_atomically(path, &bytes)
 }
 
-/// Writes a complete model directory: both ONNX files (named by `manifest.files`), then
-/// `model.toml`, after checking that the weights agree with the manifest.
+/// Writes a complete model directory (both ONNX files named by `manifest.files`, then
+/// `model.toml`) after checking that the weights agree with the manifest, and moves it into
+/// place only once tract's outputs match the reference forward pass.
 pub fn export_model_dir(
     dir: &Path,
     manifest: &ModelManifest,
     audio: &AudioWeights,
     word: &LinearWeights,
 ) -> Result<(), ModelError> {
-    let toml_path = dir.join(super::MANIFEST_FILE);
-    manifest.validate(&toml_path)?;
+    stage_model_dir(dir, manifest, audio, word)?.commit()
+}
+
+/// Writes the model directory of [`export_model_dir`] into a temporary sibling of `dir` and
+/// checks it against the reference forward pass, without touching `dir`: the caller may add
+/// files or run its own checks on [`StagedModelDir::path`] before committing.
+pub fn stage_model_dir(
+    dir: &Path,
+    manifest: &ModelManifest,
+    audio: &AudioWeights,
+    word: &LinearWeights,
+) -> Result<StagedModelDir, ModelError> {
+    manifest.validate(&dir.join(MANIFEST_FILE))?;
     let mismatch =
         |field: &'static str, expected: usize, found: usize, what: &str| ModelError::Weights {
             what: what.to_string(),
@@ -485,25 +501,83 @@ pub fn export_model_dir(
             "word linear output",
         ));
     }
-    std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let staged = StagedModelDir::create(dir)?;
     write_audio_onnx(
-        &dir.join(&manifest.files.audio),
+        &staged.path().join(&manifest.files.audio),
         audio,
         frontend.window_frames,
         frontend.n_mels,
     )?;
-    write_word_onnx(&dir.join(&manifest.files.word), word)?;
-    manifest.save(&toml_path)?;
+    write_word_onnx(&staged.path().join(&manifest.files.word), word)?;
+    manifest.save(&staged.path().join(MANIFEST_FILE))?;
+    check_reference_parity(staged.path(), audio, word)?;
     tracing::info!(
         dir = %dir.display(),
         name = %manifest.name,
         audio_params = audio.parameter_count(),
         word_params = word.parameter_count(),
-        "exported model directory"
+        "exported model directory (staged)"
     );
+    Ok(staged)
+}
+
+/// Largest |tract − reference| the exporter accepts, relative to the largest reference
+/// output (at least 1): f32 against f64 accumulation differs by far less, a wrong graph
+/// (a transposed layout, a missing bias) by far more.
+pub const REFERENCE_TOLERANCE: f32 = 1e-3;
+
+/// Loads a written model directory through tract and compares one seeded window and one
+/// seeded GloVe vector with the plain-Rust reference forward pass.
+pub fn check_reference_parity(
+    dir: &Path,
+    audio: &AudioWeights,
+    word: &LinearWeights,
+) -> Result<(), ModelError> {
+    let model = Model::load(dir)?;
+    let frontend = &model.manifest.frontend;
+    let (frames, n_mels) = (frontend.window_frames, frontend.n_mels);
+    let mut rng = ChaCha8Rng::seed_from_u64(0x7061_7269);
+    let window: Vec<f32> = (0..frames * n_mels)
+        .map(|_| rng.random_range(-2.0..2.0))
+        .collect();
+    let vector: Vec<f32> = (0..word.in_features)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let branches = [
+        (
+            "audio",
+            &model.manifest.files.audio,
+            reference::audio_forward(audio, &window, frames, n_mels)?,
+            model.audio.embed(&window, 1)?,
+        ),
+        (
+            "word",
+            &model.manifest.files.word,
+            reference::word_forward(word, &vector)?,
+            model.word.embed(&vector, 1)?,
+        ),
+    ];
+    for (branch, file, reference, tract) in branches {
+        let scale = reference.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let max_diff = if reference.len() == tract.len() {
+            reference
+                .iter()
+                .zip(&tract)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max)
+        } else {
+            f32::INFINITY
+        };
+        // A NaN difference (NaN outputs) fails too.
+        if max_diff.is_nan() || max_diff > REFERENCE_TOLERANCE * scale {
+            return Err(ModelError::Parity {
+                path: dir.join(file),
+                branch,
+                max_diff,
+                tolerance: REFERENCE_TOLERANCE * scale,
+            });
+        }
+    }
     Ok(())
 }
 
@@ -553,21 +627,10 @@ pub fn random_model_dir(
     Ok(manifest)
 }
 
-/// Writes through a sibling temporary file and a rename, so a daemon loading the directory
-/// never reads a half-written model.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
-    let mut tmp = PathBuf::from(path);
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".tmp");
-    tmp.set_file_name(name);
-    std::fs::write(&tmp, bytes).map_err(|source| ModelError::Io {
-        path: tmp.clone(),
-        source,
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| ModelError::Io {
+/// Writes one file of a model directory atomically and durably ([`crate::fsutil`]), so a
+/// daemon loading the directory never reads half a file; errors name the file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
+    crate::fsutil::write_atomic(path, bytes).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
         source,
     })

@@ -4,8 +4,8 @@
 //! accumulation, no cleverness. Readability comes before speed; the serving path never
 //! calls it.
 
-use super::export::{same_padding, AudioWeights, Conv1dWeights, LinearWeights, AUDIO_POOLS};
-use super::ModelError;
+use super::{same_padding, AudioWeights, Conv1dWeights, LinearWeights, AUDIO_POOLS};
+use crate::model::contract::ModelError;
 
 /// Runs one window `[frames][n_mels]` (row-major, time first) through the audio branch and
 /// returns its D-dimensional embedding.

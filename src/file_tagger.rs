@@ -1,11 +1,11 @@
-//! Offline tagging of whole files, the path behind `hark tag`, and the glue from a
-//! vocabulary file to a ready scorer that the daemon shares.
+//! Offline tagging of whole files, the path behind `hark tag`: decode, the streaming
+//! front-end, the audio encoder, the track mean and the vocabulary's scores.
 
-use crate::audio::{AudioError, FileDecoder, ResampleError, Resampler};
-use crate::frontend::{log_mel, FrontendError, StreamingFrontend};
+use crate::audio::{AudioError, FileDecoder};
+use crate::frontend::{FrontendError, StreamingFrontend};
 use crate::model::{Model, ModelError};
-use crate::score::{MeanEmbedding, ScoreError, Scorer, Selection, TagScore, TagSpec};
-use crate::vocab::{GloveError, GloveStore, VocabErrors, VocabFile};
+use crate::score::{MeanEmbedding, ScoreError, Selection, TagScore};
+use crate::vocab::VocabularyScorer;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -13,34 +13,19 @@ use thiserror::Error;
 /// Windows sent to the encoder in one run.
 const BATCH: usize = 16;
 
-/// Everything that can stop a file from being tagged or a vocabulary from loading.
+/// Everything that can stop a file from being tagged.
 #[derive(Debug, Error)]
 pub enum TagError {
-    /// The model directory is unusable.
+    /// The audio encoder failed.
     #[error(transparent)]
     Model(#[from] ModelError),
-    /// The GloVe store is unusable.
-    #[error(transparent)]
-    Glove(#[from] GloveError),
-    /// The vocabulary has errors (every one is listed, one per line).
-    #[error("{0}")]
-    Vocabulary(#[from] VocabErrors),
     /// The audio file is unreadable.
     #[error(transparent)]
     Audio(#[from] AudioError),
-    /// Resampling failed.
-    #[error("{path}: {source}")]
-    Resample {
-        /// The file being tagged.
-        path: PathBuf,
-        /// What went wrong.
-        #[source]
-        source: ResampleError,
-    },
     /// The front-end rejected its settings or input.
     #[error("{path}: {source}")]
     Frontend {
-        /// The file being tagged (or model.toml for bad settings).
+        /// The file being tagged.
         path: PathBuf,
         /// What went wrong.
         #[source]
@@ -49,80 +34,9 @@ pub enum TagError {
     /// Scoring failed (embedding sizes disagree).
     #[error(transparent)]
     Score(#[from] ScoreError),
-    /// The GloVe store is not the one the model's word branch was trained with.
-    #[error("{glove}: GloVe store has {glove_dim}-d vectors ({glove_id}) but the model expects {model_dim}-d vectors ({model_id}); pack the GloVe release named in model.toml")]
-    GloveMismatch {
-        /// Store file.
-        glove: PathBuf,
-        /// Store identity.
-        glove_id: String,
-        /// Store dimension.
-        glove_dim: usize,
-        /// Identity named by model.toml.
-        model_id: String,
-        /// Dimension named by model.toml.
-        model_dim: usize,
-    },
     /// The file decoded to no audio at all.
     #[error("{0}: no audio in file")]
     Empty(PathBuf),
-}
-
-/// A vocabulary turned into a scorer, with the identity reported beside every tag.
-#[derive(Debug, Clone)]
-pub struct VocabularyScorer {
-    /// The scorer over the vocabulary's tags.
-    pub scorer: Scorer,
-    /// `file-name#short-hash` of the vocabulary text.
-    pub identity: String,
-}
-
-/// Reads, resolves and embeds a vocabulary file: the one path for start-up and reloads.
-pub fn load_scorer(
-    model: &Model,
-    glove: &GloveStore,
-    vocabulary: &Path,
-) -> Result<VocabularyScorer, TagError> {
-    let m = &model.manifest;
-    if glove.dim() != m.glove_dim {
-        return Err(TagError::GloveMismatch {
-            glove: glove.path().to_path_buf(),
-            glove_id: glove.identity().to_string(),
-            glove_dim: glove.dim(),
-            model_id: m.glove.clone(),
-            model_dim: m.glove_dim,
-        });
-    }
-    if glove.identity() != m.glove {
-        tracing::warn!(store = glove.identity(), model = %m.glove, "GloVe store identity differs from the model's; tags may be meaningless");
-    }
-    let resolved = VocabFile::load(vocabulary)?.resolve(glove)?;
-    let tags = resolved.tags();
-    let mut vectors = Vec::with_capacity(tags.len() * glove.dim());
-    for t in tags {
-        vectors.extend_from_slice(&t.vector);
-    }
-    let embeddings = if tags.is_empty() {
-        Vec::new()
-    } else {
-        model.word.embed(&vectors, tags.len())?
-    };
-    let specs = tags
-        .iter()
-        .map(|t| TagSpec {
-            label: t.label.clone(),
-            threshold: t.threshold,
-        })
-        .collect();
-    let scorer = Scorer::new(specs, &embeddings, m.embedding_dim)?;
-    let name = vocabulary
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(VocabularyScorer {
-        scorer,
-        identity: format!("{name}#{}", resolved.identity()),
-    })
 }
 
 /// One line of `hark tag` output.
@@ -252,45 +166,4 @@ impl Tagger {
             vocabulary: self.vocabulary.identity.clone(),
         })
     }
-}
-
-/// The log-mel of a whole file before standardisation, `[frames × n_mels]`, for `hark mel`.
-pub fn file_log_mel(
-    path: &Path,
-    params: &crate::frontend::FrontendParams,
-) -> Result<(Vec<f32>, usize), TagError> {
-    let mut decoder = FileDecoder::open(path)?;
-    let resample_err = |source| TagError::Resample {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut resampler =
-        Resampler::new(decoder.sample_rate(), params.sample_rate).map_err(resample_err)?;
-    let mut audio = Vec::new();
-    while let Some(block) = decoder.next_block()? {
-        resampler.push(&block, &mut audio).map_err(resample_err)?;
-    }
-    resampler.finish(&mut audio).map_err(resample_err)?;
-    if audio.is_empty() {
-        return Err(TagError::Empty(path.to_path_buf()));
-    }
-    let mel = log_mel(&audio, params).map_err(|source| TagError::Frontend {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let frames = mel.len() / params.n_mels.max(1);
-    Ok((mel, frames))
-}
-
-/// Writes a row-major f32 matrix as a `.npy` file.
-pub fn write_npy(path: &Path, data: &[f32], rows: usize, cols: usize) -> std::io::Result<()> {
-    use npyz::WriterBuilder;
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut writer = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[rows as u64, cols as u64])
-        .writer(file)
-        .begin_nd()?;
-    writer.extend(data.iter().copied())?;
-    writer.finish()
 }
