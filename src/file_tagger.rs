@@ -4,7 +4,7 @@
 use crate::audio::{AudioError, FileDecoder};
 use crate::frontend::{FrontendError, StreamingFrontend};
 use crate::model::{Model, ModelError};
-use crate::score::{MeanEmbedding, ScoreError, Selection, TagScore};
+use crate::score::{MeanEmbedding, ScoreError, Selection, TrackTags};
 use crate::vocab::VocabularyScorer;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -48,12 +48,9 @@ pub struct TagReport {
     pub duration_s: f64,
     /// Windows averaged into the track embedding.
     pub windows: usize,
-    /// Tags passing their thresholds, best first.
-    pub tags: Vec<TagScore>,
-    /// Model identity (name@version+hash).
-    pub model: String,
-    /// Vocabulary identity (file#hash).
-    pub vocabulary: String,
+    /// Its tags, as the daemon's `track` message reports a track's.
+    #[serde(flatten)]
+    pub tagged: TrackTags,
 }
 
 /// Tags whole files with one model and vocabulary.
@@ -161,9 +158,11 @@ impl Tagger {
             file: path.display().to_string(),
             duration_s: (duration_s * 1000.0).round() / 1000.0,
             windows,
-            tags,
-            model: self.model.identity(),
-            vocabulary: self.vocabulary.identity.clone(),
+            tagged: TrackTags::new(
+                tags,
+                self.model.identity(),
+                self.vocabulary.identity.clone(),
+            ),
         })
     }
 }

@@ -306,10 +306,10 @@ fn tag(args: TagArgs) -> Result<()> {
                         "{}  ({:.1} s, {} windows)",
                         report.file, report.duration_s, report.windows
                     )?;
-                    if report.tags.is_empty() {
+                    if report.tagged.tags.is_empty() {
                         writeln!(out, "    (no tag above threshold)")?;
                     }
-                    for t in &report.tags {
+                    for t in &report.tagged.tags {
                         let bar_len = (t.score.clamp(0.0, 1.0) * 30.0).round() as usize;
                         writeln!(
                             out,

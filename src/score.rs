@@ -49,6 +49,32 @@ pub struct TagScore {
     pub score: f32,
 }
 
+/// A track's tags as every report of it carries them (the daemon's `track` message and
+/// `hark tag`'s line): the best tag, all that passed, and who chose them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrackTags {
+    /// The best tag, if any passed.
+    pub top: Option<String>,
+    /// Tags passing their thresholds, best first.
+    pub tags: Vec<TagScore>,
+    /// Model identity (name@version+hash).
+    pub model: String,
+    /// Vocabulary identity (file#hash).
+    pub vocabulary: String,
+}
+
+impl TrackTags {
+    /// The report of `tags` (best first) chosen by `model` and `vocabulary`.
+    pub fn new(tags: Vec<TagScore>, model: String, vocabulary: String) -> Self {
+        Self {
+            top: tags.first().map(|t| t.tag.clone()),
+            tags,
+            model,
+            vocabulary,
+        }
+    }
+}
+
 /// Writes an f32 as the shortest decimal that reads back as the same f32. A JSON value
 /// (`serde_json::Value`, as MQTT messages are built) holds f64s, and an f32 widened to f64
 /// prints with noise digits (0.6541849 as 0.654184877872467); going through the f32's own

@@ -218,12 +218,14 @@ fn tag_prints_one_json_line_per_file_matching_the_library() {
         // The same file through the library gives the same tags and scores, bit for bit.
         let report = lib.tag_file(file).unwrap();
         let want: Vec<(String, f32)> = report
+            .tagged
             .tags
             .iter()
             .map(|t| (t.tag.clone(), t.score))
             .collect();
         assert_eq!(tags, want, "{name}");
         assert_eq!(line["windows"].as_u64().unwrap() as usize, report.windows);
+        assert_eq!(line["top"].as_str(), report.tagged.top.as_deref(), "{name}");
     }
 }
 

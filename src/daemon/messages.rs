@@ -2,7 +2,7 @@
 //! `diagnostic` receives is defined here once, and serde writes it.
 
 use super::pipeline::{NowUpdate, ScoredTrack};
-use crate::score::TagScore;
+use crate::score::{TagScore, TrackTags};
 use crate::track::Boundary;
 use crate::vocab::VocabularyScorer;
 use serde::Serialize;
@@ -48,14 +48,9 @@ pub struct TrackMessage {
     pub windows: usize,
     /// What ended the track.
     pub boundary: Boundary,
-    /// The best tag, if any passed.
-    pub top: Option<String>,
-    /// Tags passing their thresholds, best first.
-    pub tags: Vec<TagScore>,
-    /// Model identity (name@version+hash).
-    pub model: String,
-    /// Vocabulary identity (file#hash).
-    pub vocabulary: String,
+    /// Its tags, as `hark tag` reports a file's.
+    #[serde(flatten)]
+    pub tagged: TrackTags,
 }
 
 impl TrackMessage {
@@ -72,10 +67,11 @@ impl TrackMessage {
             duration_s: round3(t.duration_s()),
             windows: t.windows,
             boundary: t.boundary,
-            top: scored.tags.first().map(|x| x.tag.clone()),
-            tags: scored.tags.clone(),
-            model: ctx.model.clone(),
-            vocabulary: scored.vocabulary.clone(),
+            tagged: TrackTags::new(
+                scored.tags.clone(),
+                ctx.model.clone(),
+                scored.vocabulary.clone(),
+            ),
         }
     }
 }
@@ -192,5 +188,24 @@ mod tests {
         assert_eq!(json["top"], "jazz");
         assert_eq!(json["tags"][1]["tag"], "piano");
         assert_eq!(json["id"].as_str().map(str::len), Some(36));
+
+        // `hark tag` reports the same tags of the same audio in the same fields.
+        let report = crate::file_tagger::TagReport {
+            file: "a.ogg".into(),
+            duration_s: 10.75,
+            windows: 7,
+            tagged: TrackTags::new(scored.tags.clone(), "m@1".into(), "v#1".into()),
+        };
+        let report = serde_json::to_value(report).unwrap();
+        for key in [
+            "top",
+            "tags",
+            "model",
+            "vocabulary",
+            "windows",
+            "duration_s",
+        ] {
+            assert_eq!(report[key], json[key], "{key}");
+        }
     }
 }

@@ -24,7 +24,7 @@ use crate::model::Model;
 use crate::mqtt::{MqttSettings, Publisher, PublisherHandle};
 use crate::score::Selection;
 use crate::vocab::glove::GloveStore;
-use crate::vocab::{load_scorer, VocabLoadError as TagError};
+use crate::vocab::{load_scorer, VocabLoadError};
 use messages::MessageContext;
 use pipeline::{Pipeline, PipelineSettings};
 use std::sync::atomic::AtomicBool;
@@ -41,7 +41,7 @@ use workers::{spawn_worker, Heartbeat, PipelineLinks, PipelineStats, WorkerExit}
 pub enum DaemonError {
     /// The model, GloVe store or vocabulary could not be loaded.
     #[error(transparent)]
-    Load(#[from] TagError),
+    Load(#[from] VocabLoadError),
     /// The MQTT publisher could not start (bad TLS files, unwritable state directory, ...).
     #[error("mqtt: {0}")]
     Mqtt(String),
@@ -97,8 +97,9 @@ struct Loaded {
 impl Loaded {
     fn load(settings: &Settings) -> Result<Self, DaemonError> {
         let t0 = Instant::now();
-        let model = Arc::new(Model::load(&settings.model.dir).map_err(TagError::from)?);
-        let glove = Arc::new(GloveStore::open(&settings.model.glove).map_err(TagError::from)?);
+        let model = Arc::new(Model::load(&settings.model.dir).map_err(VocabLoadError::from)?);
+        let glove =
+            Arc::new(GloveStore::open(&settings.model.glove).map_err(VocabLoadError::from)?);
         let scorer = load_scorer(&model, &glove, &settings.model.vocabulary)?;
         tracing::info!(
             model = %model.identity(),
