@@ -552,3 +552,27 @@ fn tag_prints_no_dependency_info_logs_by_default() {
     );
     assert_eq!(json_lines(&stdout(&quiet)).len(), 1);
 }
+
+#[test]
+fn run_whose_stdout_reader_leaves_goes_on_and_ends_cleanly() {
+    let state = tempfile::tempdir().unwrap();
+    let mut child = hark_here()
+        .env_remove("HARK_VOCABULARY")
+        .env_remove("HARK_GLOVE")
+        .env_remove("HARK_MODEL")
+        .env("HARK_SOURCE__REALTIME", "false")
+        .env("HARK_DAEMON__STATE_DIR", state.path())
+        .env("RUST_LOG", "warn")
+        .arg("run")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start hark run");
+    // The reader goes away before the first track is printed (`hark run | head -0`).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("hark run ends");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{}\n{err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("stdout closed"), "{err}");
+}

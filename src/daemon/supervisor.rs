@@ -8,6 +8,7 @@ use super::workers::{Heartbeat, Output, PipelineCommand, PipelineStats, WorkerEx
 use crate::audio::source::SourceStats;
 use crate::mqtt::{Command, PublisherHandle};
 use crossbeam_channel::Sender;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,7 +119,12 @@ impl Supervisor {
                     }
                 };
                 if self.print_tracks {
-                    println!("{payload}");
+                    // A closed stdout (a pipe whose reader left) stops printing, not the daemon.
+                    let printed = writeln!(std::io::stdout().lock(), "{payload}");
+                    if let Err(e) = printed {
+                        tracing::warn!(error = %e, "stdout closed; tracks are no longer printed");
+                        self.print_tracks = false;
+                    }
                 }
                 if let Some(h) = &self.mqtt {
                     if let Err(e) = h.publish_track(&message.id, payload).await {
