@@ -2,8 +2,8 @@
 //! real time or read as fast as possible, and raw PCM on stdin. Each runs on its own thread
 //! and sends mono f32 chunks at the source's own rate; the daemon resamples.
 
+use crate::audio::settings::{RawFormat, SourceKind, SourceSettings};
 use crate::audio::{finite_sample, FileDecoder};
-use crate::config::{RawFormat, SourceKind, SourceSettings};
 use crossbeam_channel::{Sender, TrySendError};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -622,10 +622,22 @@ fn mix_down<T: Copy>(data: &[T], channels: usize, to_f32: impl Fn(T) -> f32) -> 
 mod tests {
     use super::*;
 
-    fn delivery(capacity: usize, queue_s: f64, hole: Option<Instant>) -> (LossyDelivery, crossbeam_channel::Receiver<SourceEvent>, Arc<SourceStats>) {
+    fn delivery(
+        capacity: usize,
+        queue_s: f64,
+        hole: Option<Instant>,
+    ) -> (
+        LossyDelivery,
+        crossbeam_channel::Receiver<SourceEvent>,
+        Arc<SourceStats>,
+    ) {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
         let stats = Arc::new(SourceStats::default());
-        (LossyDelivery::new(tx, 1000, stats.clone(), queue_s, hole), rx, stats)
+        (
+            LossyDelivery::new(tx, 1000, stats.clone(), queue_s, hole),
+            rx,
+            stats,
+        )
     }
 
     fn take(rx: &crossbeam_channel::Receiver<SourceEvent>, stats: &SourceStats) -> SourceEvent {
@@ -648,7 +660,10 @@ mod tests {
         assert_eq!(take(&rx, &stats), SourceEvent::Gap(0.25));
         assert!(matches!(take(&rx, &stats), SourceEvent::Audio(c) if c.samples[0] == 0.4));
         d.deliver(vec![0.5; 100]);
-        assert!(matches!(take(&rx, &stats), SourceEvent::Audio(c) if c.samples[0] == 0.5), "the gap is reported once");
+        assert!(
+            matches!(take(&rx, &stats), SourceEvent::Audio(c) if c.samples[0] == 0.5),
+            "the gap is reported once"
+        );
         assert_eq!(stats.dropped_samples.load(Ordering::Relaxed), 250);
     }
 
@@ -675,6 +690,9 @@ mod tests {
         }
         assert!(matches!(take(&rx, &stats), SourceEvent::Audio(_)));
         d.deliver(vec![0.0; 10]);
-        assert!(matches!(take(&rx, &stats), SourceEvent::Audio(_)), "the gap is reported once");
+        assert!(
+            matches!(take(&rx, &stats), SourceEvent::Audio(_)),
+            "the gap is reported once"
+        );
     }
 }
