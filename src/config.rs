@@ -24,6 +24,9 @@ use thiserror::Error;
 /// Where the daemon looks for its configuration when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/hark/hark.toml";
 
+/// The environment variable that names the configuration file rather than a key in it.
+pub const CONFIG_ENV: &str = "HARK_CONFIG";
+
 /// Largest `stream.window_hop_frames` accepted (about 25 minutes of frames): a hop past a
 /// window only skips audio, and a huge one would turn window times into rounding noise.
 pub const MAX_HOP_FRAMES: usize = 1 << 16;
@@ -194,9 +197,10 @@ impl Settings {
             None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
         };
         let origin = file.display().to_string();
+        // HARK_CONFIG names the file (`hark run`'s --config); it is no key inside it.
         let hark_env: config::Map<String, String> = env
             .iter()
-            .filter(|(k, _)| k.starts_with("HARK_"))
+            .filter(|(k, _)| k.starts_with("HARK_") && k.as_str() != CONFIG_ENV)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let built = config::Config::builder()
@@ -481,6 +485,9 @@ mod tests {
         assert_eq!(s.mqtt.port, 1999);
         assert_eq!(s.tags.top_k, 3);
         assert_eq!(s.tracks.silence_db, -40.0);
+        // The variable naming the file is not read as a key.
+        let s = Settings::load(Some(f.path()), &env(&[(CONFIG_ENV, "/elsewhere.toml")])).unwrap();
+        assert_eq!(s.mqtt.host, "broker.local");
     }
 
     #[test]

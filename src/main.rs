@@ -46,7 +46,7 @@ enum Command {
 #[derive(Args, Debug)]
 struct RunArgs {
     /// Configuration file (default /etc/hark/hark.toml if it exists, else built-in defaults).
-    #[arg(short, long, env = "HARK_CONFIG")]
+    #[arg(short, long, env = hark::config::CONFIG_ENV)]
     config: Option<PathBuf>,
 }
 

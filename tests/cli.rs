@@ -538,6 +538,17 @@ fn config_check_refuses_exactly_what_run_refuses() {
 }
 
 #[test]
+fn hark_config_names_the_file_and_is_no_key_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hark.toml");
+    std::fs::write(&path, "[mqtt]\nhost = \"broker.lan\"\n").unwrap();
+    let out = run(hark().args(["config", "check"]).env("HARK_CONFIG", &path));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config: toml::Value = toml::from_str(&stdout(&out)).unwrap();
+    assert_eq!(config["mqtt"]["host"].as_str(), Some("broker.lan"));
+}
+
+#[test]
 fn tag_names_a_wav_with_sample_rate_zero_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("rate0.wav");
