@@ -5,16 +5,39 @@
 //! `mqtt.host` (two underscores between table and key). Secrets are read from files:
 //! `mqtt.password_file`, or `mqtt_password` in systemd's `$CREDENTIALS_DIRECTORY`.
 //! `systemd/hark.toml` is the annotated example and documents every key.
+//!
+//! Each module owns its table and checks it: `[source]` is [`SourceSettings`], `[tracks]` is
+//! [`SegmenterParams`], `[mqtt]` is [`MqttSettings`]. This module only composes them with the
+//! daemon's own tables and reads the environment, and [`Settings::load`] runs every check,
+//! the same ones for `hark config check` and for `hark run`.
 
+pub use crate::audio::settings::{RawFormat, SourceKind, SourceSettings};
 use crate::bundled;
+use crate::mqtt::MqttSettings;
 use crate::track::SegmenterParams;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use thiserror::Error;
 
 /// Where the daemon looks for its configuration when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/hark/hark.toml";
+
+/// The environment variable that names the configuration file rather than a key in it.
+pub const CONFIG_ENV: &str = "HARK_CONFIG";
+
+/// Largest `stream.window_hop_frames` accepted (about 25 minutes of frames): a hop past a
+/// window only skips audio, and a huge one would turn window times into rounding noise.
+pub const MAX_HOP_FRAMES: usize = 1 << 16;
+
+/// Largest `stream.queue_windows` accepted: a live device may queue this many windows of
+/// audio in memory (1024 three-second windows: under 600 MB even at 48 kHz).
+pub const MAX_QUEUE_WINDOWS: usize = 1024;
+
+/// Longest `tags.now_interval_s` accepted (one day): it becomes a `Duration`, which an
+/// infinite or huge number would make panic.
+pub const MAX_NOW_INTERVAL_S: f64 = 86_400.0;
 
 /// What can go wrong while loading or validating the configuration.
 #[derive(Debug, Error)]
@@ -29,7 +52,7 @@ pub enum ConfigError {
         source: config::ConfigError,
     },
     /// A key holds a value outside what it accepts.
-    #[error("{origin}: `{key}` {problem}")]
+    #[error("{origin}: {key}: {problem}")]
     Invalid {
         /// The file the configuration came from.
         origin: String,
@@ -66,7 +89,7 @@ pub struct Settings {
     /// Which tags are reported.
     pub tags: TagSettings,
     /// The MQTT publisher (off when `host` is empty).
-    pub mqtt: MqttConfig,
+    pub mqtt: MqttSettings,
     /// Daemon housekeeping.
     pub daemon: DaemonSettings,
 }
@@ -92,68 +115,6 @@ impl Default for ModelSettings {
             glove: bundled("models/glove/glove-6b-50d.hgv"),
             vocabulary: bundled("models/vocabulary.txt"),
             watch_vocabulary: true,
-        }
-    }
-}
-
-/// Kind of audio source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    /// A capture device through ALSA (cpal).
-    Alsa,
-    /// An audio file (OGG, MP3, FLAC, WAV).
-    File,
-    /// Raw PCM on standard input.
-    Stdin,
-}
-
-/// Sample format of raw PCM on stdin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RawFormat {
-    /// Signed 16-bit little-endian.
-    S16le,
-    /// 32-bit float little-endian.
-    F32le,
-}
-
-/// Where audio comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SourceSettings {
-    /// alsa, file or stdin.
-    pub kind: SourceKind,
-    /// ALSA device: exact name or a unique part of it; empty for the default device.
-    pub device: String,
-    /// Audio file for `kind = "file"`.
-    pub file: PathBuf,
-    /// Play the file at real-time pace (false: as fast as the pipeline allows).
-    pub realtime: bool,
-    /// Start the file again when it ends.
-    pub repeat: bool,
-    /// Sample rate of raw PCM on stdin.
-    pub stdin_rate: u32,
-    /// Channels of raw PCM on stdin (interleaved).
-    pub stdin_channels: u16,
-    /// Sample format of raw PCM on stdin.
-    pub stdin_format: RawFormat,
-    /// Longest wait between retries of a vanished device, in seconds.
-    pub retry_max_s: f64,
-}
-
-impl Default for SourceSettings {
-    fn default() -> Self {
-        Self {
-            kind: SourceKind::File,
-            device: String::new(),
-            file: bundled("models/demo/demo.ogg"),
-            realtime: true,
-            repeat: false,
-            stdin_rate: 22_050,
-            stdin_channels: 1,
-            stdin_format: RawFormat::S16le,
-            retry_max_s: 30.0,
         }
     }
 }
@@ -199,89 +160,6 @@ impl Default for TagSettings {
     }
 }
 
-/// MQTT broker and topics.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MqttConfig {
-    /// Broker host name or address; empty disables MQTT.
-    pub host: String,
-    /// Broker port (1883, or 8883 with TLS).
-    pub port: u16,
-    /// Client id; empty means `hark-{device}`, stable across restarts.
-    pub client_id: String,
-    /// Topic prefix.
-    pub prefix: String,
-    /// Device id in topics; empty means the host name.
-    pub device: String,
-    /// User name, if the broker wants one.
-    pub username: Option<String>,
-    /// Password (prefer `password_file` or a systemd credential).
-    pub password: Option<String>,
-    /// File whose first line is the password.
-    pub password_file: Option<PathBuf>,
-    /// Keep-alive interval in seconds.
-    pub keep_alive_s: u16,
-    /// Accept commands on `{prefix}/{device}/cmd/#` (new track, reload).
-    pub commands: bool,
-    /// TLS to the broker.
-    pub tls: Option<TlsConfig>,
-    /// Home Assistant MQTT discovery.
-    pub home_assistant: HomeAssistantConfig,
-}
-
-impl Default for MqttConfig {
-    fn default() -> Self {
-        Self {
-            host: String::new(),
-            port: 1883,
-            client_id: String::new(),
-            prefix: "hark".into(),
-            device: String::new(),
-            username: None,
-            password: None,
-            password_file: None,
-            keep_alive_s: 30,
-            commands: false,
-            tls: None,
-            home_assistant: HomeAssistantConfig::default(),
-        }
-    }
-}
-
-/// TLS settings for the broker connection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// PEM file of the CA(s) to trust; unset trusts the bundled web PKI roots.
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate chain for mutual TLS.
-    pub client_cert: Option<PathBuf>,
-    /// PEM private key of the client certificate.
-    pub client_key: Option<PathBuf>,
-}
-
-/// Home Assistant discovery settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HomeAssistantConfig {
-    /// Announce a sensor to Home Assistant.
-    pub enabled: bool,
-    /// Discovery prefix Home Assistant listens on.
-    pub discovery_prefix: String,
-    /// Friendly name of the sensor.
-    pub name: String,
-}
-
-impl Default for HomeAssistantConfig {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            discovery_prefix: "homeassistant".into(),
-            name: "hark".into(),
-        }
-    }
-}
-
 /// Daemon housekeeping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -319,9 +197,10 @@ impl Settings {
             None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
         };
         let origin = file.display().to_string();
+        // HARK_CONFIG names the file (`hark run`'s --config); it is no key inside it.
         let hark_env: config::Map<String, String> = env
             .iter()
-            .filter(|(k, _)| k.starts_with("HARK_"))
+            .filter(|(k, _)| k.starts_with("HARK_") && k.as_str() != CONFIG_ENV)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let built = config::Config::builder()
@@ -337,13 +216,14 @@ impl Settings {
                     // Values stay strings here; serde converts them to the key's type. With
                     // try_parsing(true), "007" became the integer 7 and a string key got "7".
                     .try_parsing(false)
-                    .source(Some(hark_env)),
+                    .source(Some(hark_env.clone())),
             )
             .build()
             .map_err(|source| ConfigError::Load {
                 origin: origin.clone(),
                 source,
             })?;
+        check_number_kinds(&file, &origin, &hark_env)?;
         let mut settings: Settings =
             built
                 .try_deserialize()
@@ -379,96 +259,79 @@ impl Settings {
         Ok(())
     }
 
-    /// Checks every value that the types alone do not, naming the key.
+    /// Checks every value that the types alone do not, naming the file and the key: each
+    /// module's own checks on its table, then the daemon's tables. `hark run` and
+    /// `hark config check` both come through here, and the MQTT check is the one
+    /// [`crate::mqtt::Publisher::start`] runs again.
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        let bad = |key: &str, problem: String| ConfigError::Invalid {
+        let bad = |key: String, problem: String| ConfigError::Invalid {
             origin: origin.to_string(),
-            key: key.to_string(),
+            key,
             problem,
         };
-        let t = &self.tracks;
-        if !positive(t.silence_min_s) {
+        self.source
+            .validate()
+            .map_err(|e| bad(format!("source.{}", e.key), e.problem))?;
+        self.tracks
+            .validate()
+            .map_err(|e| bad(format!("tracks.{}", e.key), e.problem))?;
+        if !(1..=MAX_HOP_FRAMES).contains(&self.stream.window_hop_frames) {
             return Err(bad(
-                "tracks.silence_min_s",
-                format!("must be > 0, is {}", t.silence_min_s),
-            ));
-        }
-        if !non_negative(t.min_track_s) || !positive(t.max_track_s - t.min_track_s) {
-            return Err(bad(
-                "tracks.max_track_s",
+                "stream.window_hop_frames".into(),
                 format!(
-                    "must be greater than tracks.min_track_s ({} ≤ {})",
-                    t.max_track_s, t.min_track_s
+                    "must be in [1, {MAX_HOP_FRAMES}], got {}",
+                    self.stream.window_hop_frames
                 ),
             ));
         }
-        if !(0.0..=2.0).contains(&t.novelty_threshold) {
+        if !(1..=MAX_QUEUE_WINDOWS).contains(&self.stream.queue_windows) {
             return Err(bad(
-                "tracks.novelty_threshold",
-                format!("must be within 0..2, is {}", t.novelty_threshold),
+                "stream.queue_windows".into(),
+                format!(
+                    "must be in [1, {MAX_QUEUE_WINDOWS}], got {}",
+                    self.stream.queue_windows
+                ),
             ));
-        }
-        if !non_negative(f64::from(t.novelty_ratio)) {
-            return Err(bad(
-                "tracks.novelty_ratio",
-                format!("must not be negative, is {}", t.novelty_ratio),
-            ));
-        }
-        if t.novelty_windows == 0 {
-            return Err(bad("tracks.novelty_windows", "must be at least 1".into()));
-        }
-        if self.stream.window_hop_frames == 0 {
-            return Err(bad("stream.window_hop_frames", "must be at least 1".into()));
-        }
-        if self.stream.queue_windows == 0 {
-            return Err(bad("stream.queue_windows", "must be at least 1".into()));
         }
         if let Some(th) = self.tags.threshold {
             if !(-1.0..=1.0).contains(&th) {
                 return Err(bad(
-                    "tags.threshold",
-                    format!("must be within -1..1, is {th}"),
+                    "tags.threshold".into(),
+                    format!("must be finite and in [-1, 1] (a cosine), got {th}"),
                 ));
             }
         }
-        if !non_negative(self.tags.now_interval_s) {
-            return Err(bad("tags.now_interval_s", "must not be negative".into()));
-        }
-        if self.source.kind == SourceKind::Stdin {
-            if self.source.stdin_rate == 0 {
-                return Err(bad("source.stdin_rate", "must be > 0".into()));
-            }
-            if self.source.stdin_channels == 0 {
-                return Err(bad("source.stdin_channels", "must be > 0".into()));
-            }
-        }
-        if !positive(self.source.retry_max_s) {
-            return Err(bad("source.retry_max_s", "must be > 0".into()));
-        }
-        if !self.mqtt.host.is_empty() && self.mqtt.port == 0 {
-            return Err(bad("mqtt.port", "must be > 0".into()));
-        }
-        if self.mqtt.prefix.is_empty() || self.mqtt.prefix.contains(['+', '#']) {
+        if !(0.0..=MAX_NOW_INTERVAL_S).contains(&self.tags.now_interval_s) {
             return Err(bad(
-                "mqtt.prefix",
-                "must be non-empty and free of MQTT wildcards".into(),
+                "tags.now_interval_s".into(),
+                format!(
+                    "must be finite and in [0, {MAX_NOW_INTERVAL_S}] s, got {}",
+                    self.tags.now_interval_s
+                ),
             ));
         }
-        if self.mqtt.device.contains(['+', '#', '/']) {
-            return Err(bad(
-                "mqtt.device",
-                "must be free of '/', '+' and '#'".into(),
-            ));
-        }
-        if let Some(tls) = &self.mqtt.tls {
-            if tls.client_cert.is_some() != tls.client_key.is_some() {
-                return Err(bad(
-                    "mqtt.tls.client_key",
-                    "client_cert and client_key go together".into(),
-                ));
-            }
+        if self.mqtt.enabled() {
+            self.mqtt_settings().validate().map_err(|e| match e {
+                crate::mqtt::MqttError::Settings { field, reason } => {
+                    bad(format!("mqtt.{field}"), reason)
+                }
+                other => bad("mqtt".into(), other.to_string()),
+            })?;
         }
         Ok(())
+    }
+
+    /// The publisher's settings as the daemon starts them: the `[mqtt]` table with the
+    /// device id, the state directory and the `now` interval placed in.
+    pub fn mqtt_settings(&self) -> MqttSettings {
+        let mut mqtt = self.mqtt.clone();
+        mqtt.place(&self.device_id(), &self.daemon.state_dir);
+        // Validated to be finite and small; a value that is not keeps the publisher's default
+        // rather than panicking here.
+        if let Ok(every) = Duration::try_from_secs_f64(self.tags.now_interval_s) {
+            mqtt.now_min_interval = every;
+        }
+        mqtt
     }
 
     /// Device id used in topics: the configured one or the host name.
@@ -494,14 +357,90 @@ impl Settings {
     }
 }
 
-/// True for numbers above zero; false for zero, negatives and NaN.
-fn positive(x: f64) -> bool {
-    x > 0.0
+/// Refuses numbers of the wrong kind before serde sees them, naming the file (or variable)
+/// and the key: the `config` crate rounds a float given for an integer key (`2.5` becomes 3,
+/// `inf` the largest integer) and reads `true` or `"yes"` as 1. What each key holds is read
+/// off the default configuration.
+fn check_number_kinds(
+    file: &Path,
+    origin: &str,
+    env: &config::Map<String, String>,
+) -> Result<(), ConfigError> {
+    let Ok(toml::Value::Table(schema)) = toml::Value::try_from(Settings::default()) else {
+        return Ok(());
+    };
+    // A file that does not read or parse is left to the loader, which reports it.
+    if let Some(given) = std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+    {
+        check_table_kinds(&schema, &given, "", origin)?;
+    }
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("HARK_") else {
+            continue;
+        };
+        let rest = rest.to_lowercase();
+        let parts: Vec<&str> = rest.split("__").collect();
+        let mut at = Some(&schema);
+        let mut kind = None;
+        for (i, part) in parts.iter().enumerate() {
+            match at.and_then(|t| t.get(*part)) {
+                Some(toml::Value::Table(t)) => at = Some(t),
+                Some(v) if i + 1 == parts.len() => kind = Some(v),
+                _ => break,
+            }
+        }
+        let whole = value.trim().parse::<i64>().is_ok() || value.trim().parse::<u64>().is_ok();
+        if matches!(kind, Some(toml::Value::Integer(_))) && !whole {
+            return Err(ConfigError::Invalid {
+                origin: name.clone(),
+                key: parts.join("."),
+                problem: format!("must be a whole number, got {value:?}"),
+            });
+        }
+    }
+    Ok(())
 }
 
-/// True for zero and above; false for negatives and NaN.
-fn non_negative(x: f64) -> bool {
-    x >= 0.0
+/// Walks a file's table beside the default one; see [`check_number_kinds`].
+fn check_table_kinds(
+    schema: &toml::Table,
+    given: &toml::Table,
+    prefix: &str,
+    origin: &str,
+) -> Result<(), ConfigError> {
+    for (name, value) in given {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let problem = match (schema.get(name), value) {
+            (Some(toml::Value::Table(s)), toml::Value::Table(g)) => {
+                check_table_kinds(s, g, &key, origin)?;
+                None
+            }
+            (Some(toml::Value::Integer(_)), toml::Value::Float(f)) => {
+                Some(format!("must be a whole number, got {f}"))
+            }
+            (Some(toml::Value::Integer(_)), toml::Value::Boolean(b)) => {
+                Some(format!("must be a whole number, got {b}"))
+            }
+            (Some(toml::Value::Float(_)), toml::Value::Boolean(b)) => {
+                Some(format!("must be a number, got {b}"))
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            return Err(ConfigError::Invalid {
+                origin: origin.to_string(),
+                key,
+                problem,
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -546,6 +485,9 @@ mod tests {
         assert_eq!(s.mqtt.port, 1999);
         assert_eq!(s.tags.top_k, 3);
         assert_eq!(s.tracks.silence_db, -40.0);
+        // The variable naming the file is not read as a key.
+        let s = Settings::load(Some(f.path()), &env(&[(CONFIG_ENV, "/elsewhere.toml")])).unwrap();
+        assert_eq!(s.mqtt.host, "broker.local");
     }
 
     #[test]
@@ -562,6 +504,115 @@ mod tests {
         assert!(e.contains("tracks.max_track_s"), "{e}");
         let e = Settings::load(Some(Path::new("/nonexistent/hark.toml")), &env(&[])).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/hark.toml"), "{e}");
+    }
+
+    /// The error `Settings::load` gives for a file holding `text`, or "" when it loads.
+    fn load_error(text: &str) -> String {
+        let f = file(text);
+        match Settings::load(Some(f.path()), &env(&[])) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn non_finite_numbers_are_refused_naming_file_and_key() {
+        for (text, key) in [
+            ("[tracks]\nmin_track_s = nan\n", "tracks.min_track_s: "),
+            ("[tracks]\nmax_track_s = inf\n", "tracks.max_track_s: "),
+            ("[tracks]\nsilence_min_s = inf\n", "tracks.silence_min_s: "),
+            ("[tracks]\nsilence_db = nan\n", "tracks.silence_db: "),
+            ("[tracks]\nnovelty_ratio = inf\n", "tracks.novelty_ratio: "),
+            ("[tags]\nnow_interval_s = inf\n", "tags.now_interval_s: "),
+            ("[tags]\nthreshold = nan\n", "tags.threshold: "),
+            ("[source]\nretry_max_s = inf\n", "source.retry_max_s: "),
+            ("[source]\nretry_max_s = 1e300\n", "source.retry_max_s: "),
+        ] {
+            let e = load_error(text);
+            assert!(e.contains(".toml: ") && e.contains(key), "{text}: {e}");
+            assert!(e.contains("finite"), "{text}: {e}");
+        }
+        // The environment's text goes through the same checks.
+        let f = file("");
+        let e = Settings::load(Some(f.path()), &env(&[("HARK_TRACKS__SILENCE_DB", "NaN")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tracks.silence_db: "), "{e}");
+    }
+
+    #[test]
+    fn integer_keys_refuse_fractions_infinities_and_booleans() {
+        for (text, key) in [
+            (
+                "[stream]\nwindow_hop_frames = inf\n",
+                "stream.window_hop_frames: ",
+            ),
+            (
+                "[tracks]\nnovelty_windows = 2.5\n",
+                "tracks.novelty_windows: ",
+            ),
+            ("[tags]\ntop_k = true\n", "tags.top_k: "),
+            ("[mqtt]\nport = nan\n", "mqtt.port: "),
+            ("[tracks]\nsilence_db = false\n", "tracks.silence_db: "),
+            (
+                "[stream]\nqueue_windows = 100000\n",
+                "stream.queue_windows: ",
+            ),
+        ] {
+            let e = load_error(text);
+            assert!(e.contains(".toml: ") && e.contains(key), "{text}: {e}");
+        }
+        // A float key takes an integer as it is.
+        assert_eq!(load_error("[tracks]\nmin_track_s = 5\n"), "");
+        let f = file("");
+        let e = Settings::load(Some(f.path()), &env(&[("HARK_TAGS__TOP_K", "yes")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("HARK_TAGS__TOP_K: tags.top_k: "), "{e}");
+    }
+
+    #[test]
+    fn mqtt_settings_are_checked_as_the_publisher_checks_them() {
+        for (prefix, ok) in [
+            ("hark", true),
+            ("site/hark", true),
+            ("hark/", false),
+            ("a//b", false),
+        ] {
+            let text = format!("[mqtt]\nhost = \"broker\"\nprefix = \"{prefix}\"\n");
+            let e = load_error(&text);
+            assert_eq!(e.is_empty(), ok, "{prefix}: {e}");
+            let f = file(&text);
+            let s: Settings = toml::from_str(&std::fs::read_to_string(f.path()).unwrap()).unwrap();
+            assert_eq!(s.mqtt_settings().validate().is_ok(), ok, "{prefix}");
+            if !ok {
+                assert!(e.contains("mqtt.prefix: "), "{e}");
+            }
+        }
+        // A password without a user name is refused before the daemon starts, not at connect.
+        let e = load_error("[mqtt]\nhost = \"broker\"\npassword = \"x\"\n");
+        assert!(e.contains("mqtt.password: "), "{e}");
+        // With MQTT off the table is not used, so it is not held against the file.
+        assert_eq!(load_error("[mqtt]\nprefix = \"hark/\"\n"), "");
+    }
+
+    #[test]
+    fn mqtt_settings_place_device_state_and_now_interval() {
+        let f = file("[mqtt]\nhost = \"b\"\ndevice = \"kitchen\"\n[tags]\nnow_interval_s = 0.5\n");
+        let s = Settings::load(Some(f.path()), &env(&[])).unwrap();
+        let m = s.mqtt_settings();
+        assert_eq!(m.device, "kitchen");
+        assert_eq!(m.client_id, "hark-kitchen");
+        assert_eq!(m.state_dir, s.daemon.state_dir);
+        assert_eq!(m.now_min_interval, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn annotated_example_loads_and_validates() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/hark.toml");
+        let s = Settings::load(Some(&example), &env(&[])).unwrap();
+        assert_eq!(s.tracks, SegmenterParams::default());
+        assert_eq!(s.source.retry_max_s, SourceSettings::default().retry_max_s);
     }
 
     #[test]

@@ -47,7 +47,7 @@ enum Command {
 #[derive(Args, Debug)]
 struct RunArgs {
     /// Configuration file (default /etc/hark/hark.toml if it exists, else built-in defaults).
-    #[arg(short, long, env = "HARK_CONFIG")]
+    #[arg(short, long, env = hark::config::CONFIG_ENV)]
     config: Option<PathBuf>,
 }
 
@@ -265,15 +265,21 @@ fn vocab_check(args: CheckArgs) -> Result<()> {
     Ok(())
 }
 
+/// Loads and validates the configuration: `hark run` and `hark config check` both start
+/// here, so a file one accepts the other accepts too.
+fn load_settings(args: &RunArgs) -> Result<hark::config::Settings> {
+    Ok(hark::config::Settings::load_from_process(
+        args.config.as_deref(),
+    )?)
+}
+
 fn run(args: RunArgs) -> Result<()> {
-    let settings = hark::config::Settings::load_from_process(args.config.as_deref())?;
-    hark::daemon::run(settings)?;
+    hark::daemon::run(load_settings(&args)?)?;
     Ok(())
 }
 
 fn config_check(args: RunArgs) -> Result<()> {
-    let settings = hark::config::Settings::load_from_process(args.config.as_deref())?;
-    print!("{}", settings.to_masked_toml());
+    print!("{}", load_settings(&args)?.to_masked_toml());
     Ok(())
 }
 

@@ -381,3 +381,74 @@ fn non_finite_float_samples_become_silence_and_never_reach_the_resampler() {
     assert!(windows > 0);
     assert!(all_finite);
 }
+
+/// A 16-bit PCM WAV header with the given numbers, then `data_len` bytes of silence.
+fn pcm_wav(channels: u16, rate: u32, block_align: u16, bits: u16, data_len: u32) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data_len).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&channels.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&rate.wrapping_mul(u32::from(block_align)).to_le_bytes());
+    b.extend_from_slice(&block_align.to_le_bytes());
+    b.extend_from_slice(&bits.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_len.to_le_bytes());
+    b.resize(b.len() + data_len as usize, 0);
+    b
+}
+
+#[test]
+fn impossible_wav_headers_are_errors_naming_the_file_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, Vec<u8>, &str); 6] = [
+        ("rate0.wav", pcm_wav(1, 0, 2, 16, 4000), "sample rate 0 Hz"),
+        (
+            "channels0.wav",
+            pcm_wav(0, 22_050, 2, 16, 4000),
+            "0 channels",
+        ),
+        (
+            "align0.wav",
+            pcm_wav(1, 22_050, 0, 16, 4000),
+            "block_align) is 0",
+        ),
+        (
+            "align3.wav",
+            pcm_wav(2, 22_050, 3, 16, 4000),
+            "does not match",
+        ),
+        (
+            "rate-huge.wav",
+            pcm_wav(1, u32::MAX, 2, 16, 4000),
+            "outside",
+        ),
+        (
+            "no-fmt.wav",
+            {
+                let mut b = b"RIFF\x10\x00\x00\x00WAVEdata\x04\x00\x00\x00".to_vec();
+                b.extend_from_slice(&[0; 4]);
+                b
+            },
+            "before any fmt chunk",
+        ),
+    ];
+    for (name, bytes, says) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let err = decode_err(&path);
+        assert_names_file(&err, &path);
+        assert!(
+            matches!(err, AudioError::Unsupported { .. }),
+            "{name}: {err:?}"
+        );
+        assert!(err.to_string().contains(says), "{name}: {err}");
+    }
+    // The same numbers made right decode.
+    let path = dir.path().join("ok.wav");
+    std::fs::write(&path, pcm_wav(2, 22_050, 4, 16, 4000)).unwrap();
+    assert_eq!(decode_file(&path).unwrap().samples.len(), 1000);
+}

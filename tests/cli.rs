@@ -447,6 +447,7 @@ fn config_check_names_bad_keys_and_masks_secrets() {
     let out = run(hark()
         .args(["config", "check", "--config"])
         .arg(&path)
+        .env("HARK_MQTT__USERNAME", "hark")
         .env("HARK_MQTT__PASSWORD", "hunter2-secret")
         .env("HARK_TAGS__TOP_K", "7"));
     assert!(out.status.success(), "{}", stderr(&out));
@@ -478,6 +479,95 @@ fn config_check_names_bad_keys_and_masks_secrets() {
     assert_eq!(config["mqtt"]["port"].as_integer(), Some(1884));
     assert_eq!(config["mqtt"]["commands"].as_bool(), Some(true));
     assert_eq!(config["tags"]["threshold"].as_float(), Some(0.25));
+}
+
+/// The `error:` lines `hark` printed.
+fn error_lines(out: &Output) -> Vec<String> {
+    stderr(out)
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn config_check_refuses_exactly_what_run_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hark.toml");
+    let state = dir.path().join("state");
+    let cases = [
+        // Passed `config check` and was refused when the publisher started.
+        (
+            "[mqtt]\nhost = \"127.0.0.1\"\nprefix = \"hark/\"\n",
+            "mqtt.prefix: ",
+        ),
+        (
+            "[mqtt]\nhost = \"127.0.0.1\"\npassword = \"x\"\n",
+            "mqtt.password: ",
+        ),
+        // Passed `config check` and panicked the daemon at start.
+        ("[tags]\nnow_interval_s = inf\n", "tags.now_interval_s: "),
+        ("[source]\nretry_max_s = inf\n", "source.retry_max_s: "),
+        // Not finite, so neither in any range.
+        ("[tracks]\nmin_track_s = nan\n", "tracks.min_track_s: "),
+        ("[tracks]\nsilence_db = nan\n", "tracks.silence_db: "),
+    ];
+    for (text, key) in cases {
+        let text = format!(
+            "{text}[daemon]\nstate_dir = {:?}\n",
+            state.display().to_string()
+        );
+        std::fs::write(&path, &text).unwrap();
+        let check = run(hark().args(["config", "check", "--config"]).arg(&path));
+        let start = run(hark()
+            .args(["run", "--config"])
+            .arg(&path)
+            .env("HARK_SOURCE__REALTIME", "false"));
+        assert!(!check.status.success(), "config check passed {text:?}");
+        assert!(!start.status.success(), "run started with {text:?}");
+        let said = error_lines(&check);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].contains("hark.toml: ") && said[0].contains(key),
+            "{text:?}: {said:?}"
+        );
+        assert_eq!(
+            error_lines(&start),
+            said,
+            "run and check disagree on {text:?}"
+        );
+        assert!(!stderr(&start).contains("panicked"), "{}", stderr(&start));
+    }
+}
+
+#[test]
+fn hark_config_names_the_file_and_is_no_key_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hark.toml");
+    std::fs::write(&path, "[mqtt]\nhost = \"broker.lan\"\n").unwrap();
+    let out = run(hark().args(["config", "check"]).env("HARK_CONFIG", &path));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config: toml::Value = toml::from_str(&stdout(&out)).unwrap();
+    assert_eq!(config["mqtt"]["host"].as_str(), Some("broker.lan"));
+}
+
+#[test]
+fn tag_names_a_wav_with_sample_rate_zero_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("rate0.wav");
+    write_wav(&bad, 0, &vec![0.1; 4000]);
+    let out = run(hark_here().arg("tag").arg(&bad).arg(tone_ogg()));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("rate0.wav")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("sample rate 0 Hz"), "{err}");
+    assert_eq!(
+        json_lines(&stdout(&out)).len(),
+        1,
+        "the good file is still tagged"
+    );
 }
 
 #[test]

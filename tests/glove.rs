@@ -448,3 +448,44 @@ fn store_and_vocab_can_be_shared_across_threads() {
     send_sync::<GloveStore>();
     send_sync::<hark::vocab::ResolvedVocab>();
 }
+
+#[test]
+fn values_too_large_for_a_vector_are_refused_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("huge.txt");
+    std::fs::write(&input, "jazz 0.1 0.2 0.3\nrock 0.1 1e30 0.3\n").unwrap();
+    let out = dir.path().join("out.hgv");
+    let err = pack_text(&input, &out, &PackOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GloveError::ValueOutOfRange {
+                line: 2,
+                index: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let shown = err.to_string();
+    assert!(shown.contains("huge.txt:2:"), "{shown}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_pack_with_a_non_finite_scale_is_refused() {
+    let (dir, out) = pack(&fixture("tiny.txt"), RowFormat::Int8);
+    let good = std::fs::read(&out).unwrap();
+    let scales = u64::from_le_bytes(good[32..40].try_into().unwrap()) as usize;
+    let path = dir.path().join("bad.hgv");
+    for bad in [f32::NAN, f32::INFINITY, -1.0, 1e30] {
+        let mut v = good.clone();
+        v[scales + 4..scales + 8].copy_from_slice(&bad.to_le_bytes());
+        std::fs::write(&path, &v).unwrap();
+        let err = GloveStore::open(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("bad.hgv") && err.contains("row 1: scale"),
+            "{bad}: {err}"
+        );
+    }
+}

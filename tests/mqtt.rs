@@ -623,7 +623,7 @@ async fn home_assistant_discovery_is_reannounced_on_birth() {
     let broker = Mosquitto::start(BrokerConfig::default());
     let state = tempfile::tempdir().unwrap();
     let mut s = settings(broker.port(), state.path(), "dev8");
-    s.home_assistant = Some(HaSettings::new("Kitchen radio"));
+    s.home_assistant = HaSettings::new("Kitchen radio");
     let config_topic = "homeassistant/sensor/dev8/tags/config";
     let mut collector = Collector::start(
         broker.port(),

@@ -137,6 +137,28 @@ fn every_parse_error_names_its_line_and_all_are_reported() {
 }
 
 #[test]
+fn non_finite_thresholds_are_refused_naming_the_line() {
+    let errs = errors("jazz\nrock @nan\nfunk @inf\nsoul @-inf\npop @1e40\n");
+    assert_eq!(
+        lines_of(&errs),
+        vec![Some(2), Some(3), Some(4), Some(5)],
+        "{errs}"
+    );
+    for e in errs.errors() {
+        assert!(
+            matches!(e.kind, VocabErrorKind::BadThreshold { .. }),
+            "{e}: {:?}",
+            e.kind
+        );
+    }
+    let shown = errs.to_string();
+    assert!(
+        shown.starts_with("vocab.txt:2: threshold \"@nan\""),
+        "{shown}"
+    );
+}
+
+#[test]
 fn non_utf8_lines_are_errors_of_their_own() {
     let bytes = b"jazz\nro\xffck\nblues\n\xfe\n";
     let errs = VocabFile::parse_bytes(bytes, Path::new("v.txt")).unwrap_err();

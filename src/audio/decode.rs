@@ -26,6 +26,14 @@ const LOSSY_SHORTFALL_FRAMES: u64 = 4096;
 /// Most frames `decode_file` reserves up front from the header's stated length (~6 min at 44.1 kHz).
 const MAX_PREALLOC_FRAMES: u64 = 1 << 24;
 
+/// Highest sample rate accepted from a header: the fastest rate common converters offer.
+/// Beyond it the number is damage, and the resampler would be asked for an absurd ratio.
+pub const MAX_SAMPLE_RATE: u32 = 768_000;
+
+/// Chunks walked looking for a WAV file's `fmt ` and `data` chunks before giving up the
+/// check (and leaving the verdict to the demuxer).
+const MAX_WAV_CHUNKS: usize = 1024;
+
 /// Why an audio file could not be decoded; every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
@@ -127,6 +135,9 @@ impl FileDecoder {
         }
         // Ogg first: symphonia's Ogg probe itself may hit the cut and report only "EOF".
         check_tail(&path, None)?;
+        // symphonia's WAV reader divides by the header's block size and builds a time base
+        // from its sample rate: zeros there panic instead of failing, so refuse them first.
+        check_wav_header(&path)?;
 
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -152,14 +163,21 @@ impl FileDecoder {
             })?;
         let params = track.codec_params.clone();
         let track_id = track.id;
-        let sample_rate =
-            params
-                .sample_rate
-                .filter(|&r| r > 0)
-                .ok_or_else(|| AudioError::Unsupported {
+        let sample_rate = match params.sample_rate {
+            Some(r) if (1..=MAX_SAMPLE_RATE).contains(&r) => r,
+            Some(r) => {
+                return Err(AudioError::Unsupported {
+                    path: path.clone(),
+                    reason: format!("sample rate {r} Hz is outside [1, {MAX_SAMPLE_RATE}] Hz"),
+                })
+            }
+            None => {
+                return Err(AudioError::Unsupported {
                     path: path.clone(),
                     reason: "sample rate not stated".into(),
-                })?;
+                })
+            }
+        };
         let decoder = symphonia::default::get_codecs()
             .make(&params, &DecoderOptions::default())
             .map_err(|e| sym_error(&path, e, "creating the decoder"))?;
@@ -458,6 +476,133 @@ fn check_tail(path: &Path, codec: Option<CodecType>) -> Result<(), AudioError> {
             got: format!("{left} bytes"),
         }),
     }
+}
+
+/// Reads as many bytes as `buf` holds or the file has left; returns how many.
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Refuses a RIFF/WAVE header whose numbers symphonia would panic on: a `fmt ` chunk with
+/// zero channels, sample rate or block size, a block size that does not hold one frame, an
+/// ADPCM format (no decoder here, and its block arithmetic underflows), or audio data with
+/// no `fmt ` chunk before it. Walks the chunks the way symphonia does; anything else odd is
+/// left to symphonia, which reports it as an error.
+fn check_wav_header(path: &Path) -> Result<(), AudioError> {
+    let io_err = |source| AudioError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let refuse = |reason: String| {
+        Err(AudioError::Unsupported {
+            path: path.to_path_buf(),
+            reason: format!("WAV header: {reason}"),
+        })
+    };
+    let mut file = File::open(path).map_err(io_err)?;
+    let file_len = file.metadata().map_err(io_err)?.len();
+    let mut head = [0u8; 12];
+    if read_up_to(&mut file, &mut head).map_err(io_err)? < head.len()
+        || &head[0..4] != b"RIFF"
+        || &head[8..12] != b"WAVE"
+    {
+        return Ok(());
+    }
+    let riff_len = u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]]));
+    let mut consumed: u64 = 0;
+    let mut fmt_ok = false;
+    for _ in 0..MAX_WAV_CHUNKS {
+        if consumed & 1 == 1 {
+            file.seek(SeekFrom::Current(1)).map_err(io_err)?;
+            consumed += 1;
+        }
+        if consumed + 8 > riff_len {
+            return Ok(());
+        }
+        let mut chunk = [0u8; 8];
+        if read_up_to(&mut file, &mut chunk).map_err(io_err)? < chunk.len() {
+            return Ok(());
+        }
+        consumed += 8;
+        let len = u64::from(u32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]));
+        let streamed = riff_len == len && len == u64::from(u32::MAX);
+        if riff_len - consumed < len && !streamed {
+            return Ok(());
+        }
+        match &chunk[0..4] {
+            b"fmt " => {
+                let mut fmt = [0u8; 16];
+                if len < 16 || read_up_to(&mut file, &mut fmt).map_err(io_err)? < fmt.len() {
+                    return Ok(());
+                }
+                let u16_at = |i: usize| u16::from_le_bytes([fmt[i], fmt[i + 1]]);
+                let (format, channels, block_align, bits) =
+                    (u16_at(0), u16_at(2), u16_at(12), u16_at(14));
+                let rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
+                if channels == 0 {
+                    return refuse("0 channels".into());
+                }
+                if !(1..=MAX_SAMPLE_RATE).contains(&rate) {
+                    return refuse(format!(
+                        "sample rate {rate} Hz is outside [1, {MAX_SAMPLE_RATE}] Hz"
+                    ));
+                }
+                if block_align == 0 {
+                    return refuse("block size (block_align) is 0".into());
+                }
+                // PCM, float and extensible frames hold one container sample per channel;
+                // A-law and mu-law one byte per channel.
+                let frame = match format {
+                    0x0001 | 0x0003 | 0xFFFE => u32::from(channels) * u32::from(bits).div_ceil(8),
+                    0x0006 | 0x0007 => u32::from(channels),
+                    0x0002 | 0x0011 => return refuse("ADPCM is not supported".into()),
+                    _ => u32::from(block_align),
+                };
+                if u32::from(block_align) != frame {
+                    return refuse(format!(
+                        "block size (block_align) {block_align} does not match {channels} \
+                         channel(s) of {bits} bits"
+                    ));
+                }
+                fmt_ok = true;
+                file.seek(SeekFrom::Current((len - 16) as i64))
+                    .map_err(io_err)?;
+            }
+            b"data" => {
+                if !fmt_ok {
+                    return refuse("audio data before any fmt chunk".into());
+                }
+                return Ok(());
+            }
+            other => {
+                // symphonia reads such a chunk whole into memory (LIST) before noticing the
+                // file ended: a lying length is an allocation of up to 4 GiB.
+                let end = file.stream_position().map_err(io_err)? + len;
+                if end > file_len {
+                    return refuse(format!(
+                        "chunk {:?} of {len} bytes runs past the end of the file",
+                        String::from_utf8_lossy(other)
+                    ));
+                }
+                file.seek(SeekFrom::Current(len as i64)).map_err(io_err)?;
+            }
+        }
+        // symphonia saturates its count here and then adds to it: past u32 it would overflow.
+        consumed = (consumed + len).min(u64::from(u32::MAX));
+        if consumed >= u64::from(u32::MAX) - 8 {
+            return refuse("chunk lengths run past the RIFF length".into());
+        }
+    }
+    Ok(())
 }
 
 /// Whether the file starts with the signature of a container hark reads.

@@ -6,11 +6,16 @@
 mod decode;
 mod resample;
 
-pub use decode::{decode_file, AudioError, DecodedAudio, FileDecoder};
+pub use decode::{decode_file, AudioError, DecodedAudio, FileDecoder, MAX_SAMPLE_RATE};
 pub use resample::{ResampleError, Resampler};
 
 #[cfg(feature = "daemon")]
+pub mod settings;
+#[cfg(feature = "daemon")]
 pub mod source;
+
+#[cfg(feature = "daemon")]
+pub use settings::{RawFormat, SourceKind, SourceSettings};
 
 /// A float sample from outside (a float WAV, raw bytes read as f32, a device) made safe for
 /// the front-end: NaN and infinities would poison the resampler's FFT and kill the pipeline,

@@ -2,8 +2,8 @@
 //! real time or read as fast as possible, and raw PCM on stdin. Each runs on its own thread
 //! and sends mono f32 chunks at the source's own rate; the daemon resamples.
 
+use crate::audio::settings::{RawFormat, SourceKind, SourceSettings};
 use crate::audio::{finite_sample, FileDecoder};
-use crate::config::{RawFormat, SourceKind, SourceSettings};
 use crossbeam_channel::{Sender, TrySendError};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -21,7 +21,7 @@ pub mod workers;
 use crate::audio::source::{run_source, SourceEvent, SourceStats};
 use crate::config::{Settings, SourceKind};
 use crate::model::Model;
-use crate::mqtt::{MqttSettings, Publisher, PublisherHandle};
+use crate::mqtt::{Publisher, PublisherHandle};
 use crate::score::Selection;
 use crate::vocab::glove::GloveStore;
 use crate::vocab::{load_scorer, VocabLoadError};
@@ -120,12 +120,13 @@ impl Loaded {
 type PublisherParts = (PublisherHandle, tokio::task::JoinHandle<()>);
 
 fn start_publisher(settings: &Settings) -> Result<Option<PublisherParts>, DaemonError> {
-    if settings.mqtt.host.is_empty() {
+    if !settings.mqtt.enabled() {
         tracing::info!("mqtt.host is empty: MQTT off, tracks only printed");
         return Ok(None);
     }
-    let mqtt = mqtt_settings(settings, &settings.device_id());
-    let parts = Publisher::start(mqtt).map_err(|e| DaemonError::Mqtt(e.to_string()))?;
+    // The same composed settings `Settings::validate` checked; `start` checks them again.
+    let parts =
+        Publisher::start(settings.mqtt_settings()).map_err(|e| DaemonError::Mqtt(e.to_string()))?;
     Ok(Some(parts))
 }
 
@@ -259,30 +260,4 @@ async fn join_threads(threads: Vec<NamedThread>) {
         }
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
-}
-
-fn mqtt_settings(s: &Settings, device: &str) -> MqttSettings {
-    let m = &s.mqtt;
-    let mut out = MqttSettings::new(m.host.clone(), device, s.daemon.state_dir.clone());
-    out.port = m.port;
-    if !m.client_id.is_empty() {
-        out.client_id = m.client_id.clone();
-    }
-    out.username = m.username.clone();
-    out.password = m.password.clone();
-    out.keep_alive_secs = m.keep_alive_s;
-    out.tls = m.tls.as_ref().map(|t| crate::mqtt::TlsSettings {
-        ca_file: t.ca_file.clone(),
-        client_cert: t.client_cert.clone(),
-        client_key: t.client_key.clone(),
-    });
-    out.prefix = m.prefix.clone();
-    out.home_assistant = m.home_assistant.enabled.then(|| {
-        let mut ha = crate::mqtt::HaSettings::new(m.home_assistant.name.clone());
-        ha.discovery_prefix = m.home_assistant.discovery_prefix.clone();
-        ha
-    });
-    out.commands = m.commands;
-    out.now_min_interval = Duration::from_secs_f64(s.tags.now_interval_s);
-    out
 }

@@ -5,6 +5,7 @@
 //! follows the status topic. The config is retained, sent on every connect, and sent again
 //! whenever Home Assistant announces itself (`{discovery_prefix}/status` = `online`).
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::Topics;
@@ -13,24 +14,41 @@ use super::Topics;
 pub const DEFAULT_VALUE_TEMPLATE: &str =
     "{{ value_json.tags[0].tag if value_json.tags is defined and value_json.tags else 'none' }}";
 
-/// Home Assistant discovery settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Home Assistant discovery settings, the `[mqtt.home_assistant]` table of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct HaSettings {
+    /// Announce the sensor; off by default.
+    pub enabled: bool,
     /// Discovery prefix, `homeassistant` unless Home Assistant was configured otherwise.
     pub discovery_prefix: String,
     /// Name shown for the device in Home Assistant.
     pub name: String,
-    /// Jinja template giving the sensor state from a track message.
+    /// Jinja template giving the sensor state from a track message (not a file key: the
+    /// message layout is hark's, so is the template that reads it).
+    #[serde(skip)]
     pub value_template: String,
 }
 
+impl Default for HaSettings {
+    /// Discovery off, prefix `homeassistant`, name `hark`, the default template.
+    fn default() -> Self {
+        HaSettings {
+            enabled: false,
+            discovery_prefix: "homeassistant".to_string(),
+            name: "hark".to_string(),
+            value_template: DEFAULT_VALUE_TEMPLATE.to_string(),
+        }
+    }
+}
+
 impl HaSettings {
-    /// Settings with the `homeassistant` prefix and the default template.
+    /// Discovery on, with the `homeassistant` prefix and the default template.
     pub fn new(name: impl Into<String>) -> Self {
         HaSettings {
-            discovery_prefix: "homeassistant".to_string(),
+            enabled: true,
             name: name.into(),
-            value_template: DEFAULT_VALUE_TEMPLATE.to_string(),
+            ..HaSettings::default()
         }
     }
 

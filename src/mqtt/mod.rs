@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -125,7 +126,8 @@ pub enum MqttError {
 }
 
 /// TLS settings: rustls with an optional CA file and an optional client certificate (mTLS).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct TlsSettings {
     /// PEM file of CA certificates to trust; `None` trusts the bundled webpki roots.
     pub ca_file: Option<PathBuf>,
@@ -135,47 +137,92 @@ pub struct TlsSettings {
     pub client_key: Option<PathBuf>,
 }
 
-/// Settings of the MQTT publisher; build with [`MqttSettings::new`] and adjust the fields.
-#[derive(Debug, Clone, PartialEq)]
+/// Settings of the MQTT publisher, read directly from the configuration's `[mqtt]` table;
+/// in code, build with [`MqttSettings::new`] and adjust the fields.
+///
+/// The fields the file does not hold (`state_dir`, `now_min_interval` and the session's
+/// tuning) are filled by whoever composes the daemon, or keep their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct MqttSettings {
-    /// Broker host name or IP address.
+    /// Broker host name or IP address; empty turns MQTT off.
     pub host: String,
     /// Broker port (1883 plain, 8883 TLS by convention).
     pub port: u16,
-    /// MQTT client id; keep it stable across restarts (default `hark-{device}`).
+    /// MQTT client id; keep it stable across restarts (empty: `hark-{device}`).
     pub client_id: String,
+    /// First topic level (e.g. `hark`).
+    pub prefix: String,
+    /// Device id, the second topic level (empty in a file: the host name).
+    pub device: String,
     /// User name sent in CONNECT.
     pub username: Option<String>,
     /// Password sent in CONNECT (only together with a user name).
     pub password: Option<String>,
+    /// File whose first line is the password; the configuration loader reads it into
+    /// `password`, so the session never touches it.
+    pub password_file: Option<PathBuf>,
     /// Keep-alive in seconds; 0 turns keep-alive off.
+    #[serde(rename = "keep_alive_s")]
     pub keep_alive_secs: u16,
-    /// TLS; `None` for plain TCP.
-    pub tls: Option<TlsSettings>,
-    /// First topic level (e.g. `hark`).
-    pub prefix: String,
-    /// Device id, the second topic level.
-    pub device: String,
-    /// Directory for persistent state; the outbox lives in `{state_dir}/outbox/`.
-    pub state_dir: PathBuf,
-    /// Home Assistant discovery; `None` leaves it off.
-    pub home_assistant: Option<HaSettings>,
     /// Listen on `{prefix}/{device}/cmd/#` for commands.
     pub commands: bool,
+    /// TLS; `None` for plain TCP.
+    pub tls: Option<TlsSettings>,
+    /// Home Assistant discovery (off unless `enabled`).
+    pub home_assistant: HaSettings,
+    /// Directory for persistent state; the outbox lives in `{state_dir}/outbox/`.
+    #[serde(skip)]
+    pub state_dir: PathBuf,
     /// Least time between two `now` messages; later updates wait, the latest wins.
+    #[serde(skip)]
     pub now_min_interval: Duration,
     /// Most track messages in flight (sent, PUBACK pending) at once; the rest wait on disk.
+    #[serde(skip)]
     pub inflight_window: usize,
     /// Most messages the outbox may hold; beyond it `publish_track` refuses.
+    #[serde(skip)]
     pub outbox_limit: usize,
     /// First reconnect delay; doubles per failure, with jitter.
+    #[serde(skip)]
     pub reconnect_min: Duration,
     /// Cap of the reconnect delay.
+    #[serde(skip)]
     pub reconnect_max: Duration,
     /// Bound on TCP connect, TLS handshake and CONNACK wait.
+    #[serde(skip)]
     pub connect_timeout: Duration,
     /// How long `shutdown` waits for the outbox to drain before disconnecting.
+    #[serde(skip)]
     pub shutdown_grace: Duration,
+}
+
+impl Default for MqttSettings {
+    /// MQTT off (no host), no device yet: what an empty `[mqtt]` table means.
+    fn default() -> Self {
+        MqttSettings {
+            host: String::new(),
+            port: 1883,
+            client_id: String::new(),
+            prefix: "hark".to_string(),
+            device: String::new(),
+            username: None,
+            password: None,
+            password_file: None,
+            keep_alive_secs: 30,
+            commands: false,
+            tls: None,
+            home_assistant: HaSettings::default(),
+            state_dir: PathBuf::new(),
+            now_min_interval: Duration::from_secs(2),
+            inflight_window: 32,
+            outbox_limit: 10_000,
+            reconnect_min: Duration::from_millis(500),
+            reconnect_max: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
 }
 
 impl MqttSettings {
@@ -187,32 +234,34 @@ impl MqttSettings {
         device: impl Into<String>,
         state_dir: impl Into<PathBuf>,
     ) -> Self {
-        let device = device.into();
-        MqttSettings {
+        let mut s = MqttSettings {
             host: host.into(),
-            port: 1883,
-            client_id: format!("hark-{device}"),
-            username: None,
-            password: None,
-            keep_alive_secs: 30,
-            tls: None,
-            prefix: "hark".to_string(),
-            device,
-            state_dir: state_dir.into(),
-            home_assistant: None,
-            commands: false,
-            now_min_interval: Duration::from_secs(2),
-            inflight_window: 32,
-            outbox_limit: 10_000,
-            reconnect_min: Duration::from_millis(500),
-            reconnect_max: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(5),
-        }
+            ..MqttSettings::default()
+        };
+        s.place(&device.into(), &state_dir.into());
+        s
     }
 
-    /// Checks every field that could make the session misbehave later.
-    fn validate(&self) -> Result<(), MqttError> {
+    /// Whether MQTT is on: a broker host is set.
+    pub fn enabled(&self) -> bool {
+        !self.host.is_empty()
+    }
+
+    /// Fills in what a file leaves to the host: the device id when none is set, the client
+    /// id `hark-{device}` when none is set, and the state directory.
+    pub fn place(&mut self, device: &str, state_dir: &Path) {
+        if self.device.is_empty() {
+            self.device = device.to_string();
+        }
+        if self.client_id.is_empty() {
+            self.client_id = format!("hark-{}", self.device);
+        }
+        self.state_dir = state_dir.to_path_buf();
+    }
+
+    /// Checks every field that could make the session misbehave later. [`Publisher::start`]
+    /// runs it, and so does the configuration check, so both refuse the same settings.
+    pub fn validate(&self) -> Result<(), MqttError> {
         let bad = |field, reason: &str| {
             Err(MqttError::Settings {
                 field,
@@ -247,7 +296,8 @@ impl MqttSettings {
                 return bad("tls", "client_cert and client_key must be given together");
             }
         }
-        if let Some(ha) = &self.home_assistant {
+        let ha = &self.home_assistant;
+        if ha.enabled {
             check_topic_level(
                 "home_assistant.discovery_prefix",
                 &ha.discovery_prefix,
@@ -608,6 +658,26 @@ mod tests {
         let mut s = ok;
         s.prefix = "site/hark".into();
         assert!(s.validate().is_ok(), "a nested prefix is allowed");
+    }
+
+    #[test]
+    fn settings_deserialise_from_the_file_table() {
+        let s: MqttSettings = toml::from_str(
+            "host = \"broker\"\nkeep_alive_s = 12\nprefix = \"site/hark\"\n\
+             [home_assistant]\nenabled = true\nname = \"Radio\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.keep_alive_secs, 12);
+        assert!(s.home_assistant.enabled);
+        assert_eq!(s.home_assistant.value_template, DEFAULT_VALUE_TEMPLATE);
+        assert_eq!(s.inflight_window, MqttSettings::default().inflight_window);
+        let e = toml::from_str::<MqttSettings>("inflight_window = 3\n").unwrap_err();
+        assert!(e.to_string().contains("inflight_window"), "{e}");
+        let mut placed = s.clone();
+        placed.place("kitchen", Path::new("/var/lib/hark"));
+        assert_eq!(placed.client_id, "hark-kitchen");
+        assert_eq!(placed.device, "kitchen");
+        assert!(placed.validate().is_ok());
     }
 
     #[test]

@@ -176,7 +176,9 @@ impl Remover {
 impl Session {
     /// Builds the session; nothing runs until [`Session::run`].
     pub fn new(p: SessionParts) -> Session {
-        let ha = p.settings.home_assistant.as_ref().and_then(|ha| {
+        let ha = Some(&p.settings.home_assistant)
+            .filter(|ha| ha.enabled)
+            .and_then(|ha| {
             let payload = ha.config_payload(&p.settings.device, &p.topics);
             match serde_json::to_vec(&payload) {
                 Ok(bytes) => Some((

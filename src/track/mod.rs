@@ -46,6 +46,87 @@ impl Default for SegmenterParams {
     }
 }
 
+/// A segmenter parameter outside what it accepts, naming the key within `[tracks]`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{key}: {problem}")]
+pub struct ParamsError {
+    /// The parameter's name, e.g. `silence_min_s`.
+    pub key: &'static str,
+    /// What is wrong with its value.
+    pub problem: String,
+}
+
+/// Longest silence, shortest and longest track accepted, in seconds (a week): beyond it a
+/// value is a typo, and `inf` would never end a track.
+pub const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
+impl SegmenterParams {
+    /// Checks every value: finite, in range and consistent with the others.
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        let bad = |key, problem: String| Err(ParamsError { key, problem });
+        // dBFS of a real signal is at most 0; -200 is far below any converter's floor.
+        if !(-200.0..=0.0).contains(&self.silence_db) {
+            return bad(
+                "silence_db",
+                format!(
+                    "must be finite and in [-200, 0] dBFS, got {}",
+                    self.silence_db
+                ),
+            );
+        }
+        if !(self.silence_min_s > 0.0 && self.silence_min_s <= MAX_SECONDS) {
+            return bad(
+                "silence_min_s",
+                format!(
+                    "must be finite and in (0, {MAX_SECONDS}] s, got {}",
+                    self.silence_min_s
+                ),
+            );
+        }
+        if !(0.0..=2.0).contains(&self.novelty_threshold) {
+            return bad(
+                "novelty_threshold",
+                format!(
+                    "must be finite and in [0, 2] (a cosine distance), got {}",
+                    self.novelty_threshold
+                ),
+            );
+        }
+        if !(self.novelty_ratio >= 0.0 && self.novelty_ratio.is_finite()) {
+            return bad(
+                "novelty_ratio",
+                format!("must be finite and >= 0, got {}", self.novelty_ratio),
+            );
+        }
+        // Each recent window is held in memory; thousands would be hours of audio.
+        if !(1..=1000).contains(&self.novelty_windows) {
+            return bad(
+                "novelty_windows",
+                format!("must be in [1, 1000], got {}", self.novelty_windows),
+            );
+        }
+        if !(0.0..=MAX_SECONDS).contains(&self.min_track_s) {
+            return bad(
+                "min_track_s",
+                format!(
+                    "must be finite and in [0, {MAX_SECONDS}] s, got {}",
+                    self.min_track_s
+                ),
+            );
+        }
+        if !(self.max_track_s > self.min_track_s && self.max_track_s <= MAX_SECONDS) {
+            return bad(
+                "max_track_s",
+                format!(
+                    "must be finite, greater than min_track_s ({}) and at most {MAX_SECONDS} s, got {}",
+                    self.min_track_s, self.max_track_s
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Why a track ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -394,6 +475,77 @@ mod tests {
         }
         out.retain(|o| o.finished.is_some() || o.dropped.is_some());
         out
+    }
+
+    #[test]
+    fn params_validation_names_the_key() {
+        assert_eq!(SegmenterParams::default().validate(), Ok(()));
+        let key = |p: SegmenterParams| p.validate().map_err(|e| e.key);
+        let d = SegmenterParams::default;
+        assert_eq!(
+            key(SegmenterParams {
+                silence_db: f32::NAN,
+                ..d()
+            }),
+            Err("silence_db")
+        );
+        assert_eq!(
+            key(SegmenterParams {
+                silence_db: 3.0,
+                ..d()
+            }),
+            Err("silence_db")
+        );
+        assert_eq!(
+            key(SegmenterParams {
+                silence_min_s: f64::INFINITY,
+                ..d()
+            }),
+            Err("silence_min_s")
+        );
+        assert_eq!(
+            key(SegmenterParams {
+                novelty_threshold: f32::NAN,
+                ..d()
+            }),
+            Err("novelty_threshold")
+        );
+        assert_eq!(
+            key(SegmenterParams {
+                novelty_ratio: f32::INFINITY,
+                ..d()
+            }),
+            Err("novelty_ratio")
+        );
+        assert_eq!(
+            key(SegmenterParams {
+                novelty_windows: 0,
+                ..d()
+            }),
+            Err("novelty_windows")
+        );
+        assert_eq!(
+            key(SegmenterParams {
+                min_track_s: f64::NAN,
+                ..d()
+            }),
+            Err("min_track_s")
+        );
+        assert_eq!(
+            key(SegmenterParams {
+                max_track_s: f64::INFINITY,
+                ..d()
+            }),
+            Err("max_track_s")
+        );
+        assert_eq!(
+            key(SegmenterParams {
+                min_track_s: 50.0,
+                max_track_s: 20.0,
+                ..d()
+            }),
+            Err("max_track_s")
+        );
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub const MAX_IDENTITY_LEN: usize = 63;
 pub const MAX_TEXT_LINE: usize = 1 << 20;
 /// Largest dimension accepted, far above any GloVe release, to reject garbage headers.
 pub const MAX_DIM: usize = 1 << 16;
+/// Largest magnitude a vector value may have: f16's largest finite number, so an f16 pack
+/// stores every value finitely and no cosine overflows.
+pub const MAX_VALUE: f32 = 65_504.0;
 
 const FORMAT_INT8: u16 = 1;
 const FORMAT_F16: u16 = 2;
@@ -148,6 +151,24 @@ pub enum GloveError {
         index: usize,
         /// The offending text (cut to 40 characters).
         text: String,
+    },
+    /// A value is a finite number but too large to be a word vector's.
+    #[error(
+        "{}:{line}:{column}: value {index}: {value} is outside [-{MAX_VALUE}, {MAX_VALUE}] \
+         (GloVe values are small; an f16 pack could not hold it)",
+        path.display()
+    )]
+    ValueOutOfRange {
+        /// The text file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// 1-based byte column where the value starts.
+        column: usize,
+        /// 1-based index of the value within the row (the word is not counted).
+        index: usize,
+        /// The value read.
+        value: f32,
     },
     /// The first row has a word but no values.
     #[error("{}:{line}: a word with no values; GloVe rows are `word v1 v2 …`", path.display())]
@@ -641,7 +662,16 @@ impl TextRows {
         values.clear();
         for (i, (col, text)) in fields[word_fields..].iter().enumerate() {
             match parse_value(text) {
-                Some(v) => values.push(v),
+                Some(v) if v.abs() <= MAX_VALUE => values.push(v),
+                Some(value) => {
+                    return Err(GloveError::ValueOutOfRange {
+                        path: self.path.clone(),
+                        line: self.line_no,
+                        column: col + 1,
+                        index: i + 1,
+                        value,
+                    })
+                }
                 None => {
                     return Err(GloveError::BadNumber {
                         path: self.path.clone(),
@@ -917,7 +947,8 @@ impl std::fmt::Debug for GloveStore {
 }
 
 impl GloveStore {
-    /// Maps a pack and checks its header, sizes and word-index checksum; reads no row.
+    /// Maps a pack and checks its header, sizes, word-index checksum and (int8 packs) every
+    /// row's scale; reads no row.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, GloveError> {
         let path = path.as_ref();
         let started = Instant::now();
@@ -977,6 +1008,7 @@ impl GloveStore {
             scales_offset: layout.scales_offset,
             identity: header.identity,
         };
+        store.check_scales()?;
         tracing::debug!(
             path = %path.display(),
             identity = %store.identity,
@@ -1040,6 +1072,30 @@ impl GloveStore {
     pub fn row(&self, rank: usize) -> Option<Vec<f32>> {
         let mut out = vec![0f32; self.dim];
         self.read_row(rank, &mut out).then_some(out)
+    }
+
+    /// Refuses an int8 pack whose per-row scale is not finite, negative, or larger than a
+    /// packed value allows: such a row would decode to NaN or infinities and poison every
+    /// cosine it enters. 4 bytes a word, so a scan costs little next to the index checksum.
+    fn check_scales(&self) -> Result<(), GloveError> {
+        if self.format != RowFormat::Int8 {
+            return Ok(());
+        }
+        let max = MAX_VALUE / 127.0;
+        for rank in 0..self.len {
+            let at = self.scales_offset + rank * 4;
+            let Some(b) = self.mmap.get(at..at + 4) else {
+                return Err(GloveError::corrupt(&self.path, "scales run past the file"));
+            };
+            let scale = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            if !(0.0..=max).contains(&scale) {
+                return Err(GloveError::corrupt(
+                    &self.path,
+                    format!("row {rank}: scale {scale} is not a finite number in [0, {max}]"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Decodes row `rank` into `out` (which must hold `dim` values); false if out of range.
