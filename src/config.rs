@@ -27,6 +27,10 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/hark/hark.toml";
 /// The environment variable that names the configuration file rather than a key in it.
 pub const CONFIG_ENV: &str = "HARK_CONFIG";
 
+/// Variables of the offline commands (`hark tag`, `vocab check`): a shell that exports them
+/// for those must still be able to start `hark run`, so they are no keys either.
+const OFFLINE_ENV: [&str; 3] = ["HARK_MODEL", "HARK_GLOVE", "HARK_VOCABULARY"];
+
 /// Largest `stream.window_hop_frames` accepted (about 25 minutes of frames): a hop past a
 /// window only skips audio, and a huge one would turn window times into rounding noise.
 pub const MAX_HOP_FRAMES: usize = 1 << 16;
@@ -200,7 +204,11 @@ impl Settings {
         // HARK_CONFIG names the file (`hark run`'s --config); it is no key inside it.
         let hark_env: config::Map<String, String> = env
             .iter()
-            .filter(|(k, _)| k.starts_with("HARK_") && k.as_str() != CONFIG_ENV)
+            .filter(|(k, _)| {
+                k.starts_with("HARK_")
+                    && k.as_str() != CONFIG_ENV
+                    && !OFFLINE_ENV.contains(&k.as_str())
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let built = config::Config::builder()

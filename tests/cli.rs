@@ -552,6 +552,18 @@ fn hark_config_names_the_file_and_is_no_key_in_it() {
 }
 
 #[test]
+fn the_offline_commands_variables_are_no_configuration_keys() {
+    // A shell set up for `hark tag` (HARK_MODEL, HARK_GLOVE, HARK_VOCABULARY) can check and
+    // run the daemon; a real key beside them still applies.
+    let out = run(hark_here()
+        .args(["config", "check"])
+        .env("HARK_MQTT__HOST", "broker.lan"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config: toml::Value = toml::from_str(&stdout(&out)).unwrap();
+    assert_eq!(config["mqtt"]["host"].as_str(), Some("broker.lan"));
+}
+
+#[test]
 fn tag_names_a_wav_with_sample_rate_zero_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("rate0.wav");
