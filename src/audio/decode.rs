@@ -544,34 +544,8 @@ fn check_wav_header(path: &Path) -> Result<(), AudioError> {
                 if len < 16 || read_up_to(&mut file, &mut fmt).map_err(io_err)? < fmt.len() {
                     return Ok(());
                 }
-                let u16_at = |i: usize| u16::from_le_bytes([fmt[i], fmt[i + 1]]);
-                let (format, channels, block_align, bits) =
-                    (u16_at(0), u16_at(2), u16_at(12), u16_at(14));
-                let rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
-                if channels == 0 {
-                    return refuse("0 channels".into());
-                }
-                if !(1..=MAX_SAMPLE_RATE).contains(&rate) {
-                    return refuse(format!(
-                        "sample rate {rate} Hz is outside [1, {MAX_SAMPLE_RATE}] Hz"
-                    ));
-                }
-                if block_align == 0 {
-                    return refuse("block size (block_align) is 0".into());
-                }
-                // PCM, float and extensible frames hold one container sample per channel;
-                // A-law and mu-law one byte per channel.
-                let frame = match format {
-                    0x0001 | 0x0003 | 0xFFFE => u32::from(channels) * u32::from(bits).div_ceil(8),
-                    0x0006 | 0x0007 => u32::from(channels),
-                    0x0002 | 0x0011 => return refuse("ADPCM is not supported".into()),
-                    _ => u32::from(block_align),
-                };
-                if u32::from(block_align) != frame {
-                    return refuse(format!(
-                        "block size (block_align) {block_align} does not match {channels} \
-                         channel(s) of {bits} bits"
-                    ));
+                if let Err(reason) = check_wav_fmt(&fmt) {
+                    return refuse(reason);
                 }
                 fmt_ok = true;
                 file.seek(SeekFrom::Current((len - 16) as i64))
@@ -601,6 +575,40 @@ fn check_wav_header(path: &Path) -> Result<(), AudioError> {
         if consumed >= u64::from(u32::MAX) - 8 {
             return refuse("chunk lengths run past the RIFF length".into());
         }
+    }
+    Ok(())
+}
+
+/// The numbers of a `fmt ` chunk's first 16 bytes that symphonia divides by or builds frames
+/// from: what is wrong with them, if anything.
+fn check_wav_fmt(fmt: &[u8; 16]) -> Result<(), String> {
+    let u16_at = |i: usize| u16::from_le_bytes([fmt[i], fmt[i + 1]]);
+    let (format, channels, block_align, bits) = (u16_at(0), u16_at(2), u16_at(12), u16_at(14));
+    let rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
+    if channels == 0 {
+        return Err("0 channels".into());
+    }
+    if !(1..=MAX_SAMPLE_RATE).contains(&rate) {
+        return Err(format!(
+            "sample rate {rate} Hz is outside [1, {MAX_SAMPLE_RATE}] Hz"
+        ));
+    }
+    if block_align == 0 {
+        return Err("block size (block_align) is 0".into());
+    }
+    // PCM, float and extensible frames hold one container sample per channel; A-law and
+    // mu-law one byte per channel.
+    let frame = match format {
+        0x0001 | 0x0003 | 0xFFFE => u32::from(channels) * u32::from(bits).div_ceil(8),
+        0x0006 | 0x0007 => u32::from(channels),
+        0x0002 | 0x0011 => return Err("ADPCM is not supported".into()),
+        _ => u32::from(block_align),
+    };
+    if u32::from(block_align) != frame {
+        return Err(format!(
+            "block size (block_align) {block_align} does not match {channels} channel(s) of \
+             {bits} bits"
+        ));
     }
     Ok(())
 }
