@@ -174,7 +174,11 @@ fn run_file(
                 return Ok(());
             }
         }
-        if !settings.repeat || stop.load(Ordering::Relaxed) {
+        if sent == 0 && settings.repeat {
+            // Repeating a file with no audio would reopen it as fast as the disk allows.
+            tracing::warn!(file = %settings.file.display(), "file source has no audio; not repeating it");
+        }
+        if !settings.repeat || sent == 0 || stop.load(Ordering::Relaxed) {
             send_blocking(tx, stop, SourceEvent::End);
             return Ok(());
         }
@@ -306,7 +310,7 @@ const MAX_DRIFT: f64 = 0.01;
 /// Checks in the device callback that audio arrives no faster than real time. A device that
 /// runs ahead is not a live clock any more: ALSA's `file` plugin repeats stale buffers at
 /// full speed once its input ends, a broken driver's clock runs away. Caught in the
-/// callback, before delivery, so none of that audio reaches a track.
+/// callback, before delivery, so at most `MAX_AHEAD_S` of that audio reaches a track.
 #[derive(Debug)]
 pub struct PaceCheck {
     rate: u32,
@@ -387,7 +391,7 @@ fn capture_once(
             continue;
         }
         tracing::info!(device = %name, rate, channels = config.channels, format = ?format, "capture started");
-        return watch_stream(&name, &probe, stop);
+        return watch_stream(&name, rate, &probe, stop);
     }
     Err(SourceError::NoFormat {
         device: name,
@@ -397,7 +401,12 @@ fn capture_once(
 }
 
 /// Waits while the stream runs; ends it when it reports an error or runs away from its clock.
-fn watch_stream(name: &str, probe: &StreamProbe, stop: &AtomicBool) -> Result<(), CaptureEnd> {
+fn watch_stream(
+    name: &str,
+    rate: u32,
+    probe: &StreamProbe,
+    stop: &AtomicBool,
+) -> Result<(), CaptureEnd> {
     while !stop.load(Ordering::Relaxed) {
         if probe.failed.load(Ordering::Relaxed) {
             let ahead = f64::from_bits(probe.ran_ahead.load(Ordering::Relaxed));
@@ -406,12 +415,15 @@ fn watch_stream(name: &str, probe: &StreamProbe, stop: &AtomicBool) -> Result<()
             } else {
                 "stream stopped with an error".to_string()
             };
+            // A stream that ran ahead from the start never was live: a retry of a broken
+            // device, not a new loss, so the backoff grows instead of starting over.
+            let delivered = probe.produced.load(Ordering::Relaxed) >= u64::from(rate);
             return Err(CaptureEnd {
                 error: SourceError::Device {
                     device: name.to_string(),
                     detail,
                 },
-                delivered: true,
+                delivered,
             });
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -676,6 +688,47 @@ mod tests {
         let e = rx.try_recv().expect("an event is waiting");
         stats.taken(&e);
         e
+    }
+
+    #[test]
+    fn a_repeating_file_with_no_audio_is_an_error_not_a_spin() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("empty.wav");
+        // A valid 22.05 kHz mono 16-bit WAV whose data chunk is empty.
+        let mut wav = b"RIFF".to_vec();
+        wav.extend(36u32.to_le_bytes());
+        wav.extend(b"WAVEfmt ");
+        wav.extend(16u32.to_le_bytes());
+        wav.extend(1u16.to_le_bytes());
+        wav.extend(1u16.to_le_bytes());
+        wav.extend(22_050u32.to_le_bytes());
+        wav.extend(44_100u32.to_le_bytes());
+        wav.extend(2u16.to_le_bytes());
+        wav.extend(16u16.to_le_bytes());
+        wav.extend(b"data");
+        wav.extend(0u32.to_le_bytes());
+        std::fs::write(&file, wav).unwrap();
+        let settings = SourceSettings {
+            file,
+            repeat: true,
+            realtime: false,
+            ..SourceSettings::default()
+        };
+        let (tx, rx) = crossbeam_channel::bounded(16);
+        let stats = Arc::new(SourceStats::default());
+        let done = std::thread::spawn(move || {
+            let stop = AtomicBool::new(false);
+            run_file(&settings, &tx, &stop, &stats).map_err(|e| e.to_string())
+        });
+        // Refused when opened (so never reopened in a loop), naming the file.
+        assert!(rx.recv_timeout(Duration::from_secs(5)).is_err());
+        let ended = done.join().unwrap();
+        assert!(
+            ended
+                .as_ref()
+                .is_err_and(|e| e.contains("empty.wav") && e.contains("no audio")),
+            "{ended:?}"
+        );
     }
 
     #[test]

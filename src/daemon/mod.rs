@@ -175,7 +175,8 @@ fn start_pipeline(
         },
     };
     let worker = spawn_worker("pipeline", exits_tx, move || {
-        workers::run_pipeline(pipeline, links)
+        workers::run_pipeline(pipeline, links);
+        Ok(())
     })
     .map_err(runtime_err)?;
     let supervisor = Supervisor {
@@ -202,7 +203,8 @@ fn start_pipeline(
 /// A worker thread and the name its logs use.
 type NamedThread = (&'static str, JoinHandle<()>);
 
-/// Starts the capture thread; a source that fails ends the stream (the pipeline flushes).
+/// Starts the capture thread; a source that fails ends the stream (the pipeline flushes) and
+/// reports the failure, so the daemon exits non-zero.
 fn spawn_source(
     settings: &Settings,
     loaded: &Loaded,
@@ -214,10 +216,11 @@ fn spawn_source(
     let (source, stop, stats) = (settings.source.clone(), stop.clone(), stats.clone());
     let queue_s = queue_seconds(settings, &loaded.model);
     spawn_worker("source", exits, move || {
-        if let Err(e) = run_source(&source, &events, &stop, &stats, queue_s) {
+        run_source(&source, &events, &stop, &stats, queue_s).map_err(|e| {
             tracing::error!(error = %e, "audio source failed");
             let _ = events.send(SourceEvent::End);
-        }
+            e.to_string()
+        })
     })
     .map_err(|e| DaemonError::Runtime(e.to_string()))
 }

@@ -153,7 +153,11 @@ impl Supervisor {
                 match exit {
                     Ok(Some(exit)) => self.on_exit(exit, state),
                     _ => {
-                        state.failure = Some("the pipeline thread vanished".into());
+                        // No report left: one already came (and said why), or the thread died
+                        // without one.
+                        state
+                            .failure
+                            .get_or_insert_with(|| "the pipeline thread vanished".into());
                         true
                     }
                 }
@@ -166,12 +170,20 @@ impl Supervisor {
         match exit {
             WorkerExit::Finished(_) => false,
             WorkerExit::Panicked { name, message } => {
-                tracing::error!(thread = name, panic = %message, "a pipeline thread failed: stopping with an error so the service manager restarts the daemon");
-                state.failure = Some(format!("the {name} thread panicked: {message}"));
-                self.begin_shutdown(state);
-                true
+                self.fail(format!("the {name} thread panicked: {message}"), state)
+            }
+            WorkerExit::Failed { name, error } => {
+                self.fail(format!("the {name} thread failed: {error}"), state)
             }
         }
+    }
+
+    /// A worker is gone for a reason: stop, with an error, so the service manager restarts us.
+    fn fail(&mut self, why: String, state: &mut State) -> bool {
+        tracing::error!(reason = %why, "a pipeline thread failed: stopping with an error so the service manager restarts the daemon");
+        state.failure.get_or_insert(why);
+        self.begin_shutdown(state);
+        true
     }
 
     fn on_command(
@@ -230,13 +242,17 @@ impl Supervisor {
         while state.pipeline_open {
             let out = tokio::time::timeout(Duration::from_secs(5), self.out.recv()).await;
             match out {
-                Ok(Some(out)) => {
-                    self.on_output(Some(out), &mut state).await;
+                // A channel closed without `Finished` waits for its thread's exit report there.
+                Ok(out) => {
+                    self.on_output(out, &mut state).await;
                 }
-                _ => break,
+                Err(_) => break,
             }
         }
-        while let Ok(exit) = self.exits.try_recv() {
+        // Every worker's report, each thread holding a sender: the channel closes once all
+        // have reported. Bounded, since a source blocked in a read cannot answer.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while let Ok(Some(exit)) = tokio::time::timeout_at(deadline, self.exits.recv()).await {
             self.on_exit(exit, &mut state);
         }
         self.log_stats();
@@ -313,6 +329,12 @@ async fn recv_command(
     }
 }
 
+/// Half the watchdog interval `WATCHDOG_USEC` gives, never zero (a zero period would panic
+/// the timer); none when the interval is zero.
+fn ping_period(usec: u64) -> Option<Duration> {
+    (usec > 0).then(|| Duration::from_micros(usec / 2).max(Duration::from_millis(1)))
+}
+
 /// systemd's watchdog, pinged at half its interval when `WATCHDOG_USEC` asks for it.
 struct Watchdog {
     every: Option<Duration>,
@@ -322,8 +344,9 @@ struct Watchdog {
 impl Watchdog {
     fn from_env() -> Self {
         let mut usec = 0u64;
-        let every = (sd_notify::watchdog_enabled(false, &mut usec) && usec > 0)
-            .then(|| Duration::from_micros(usec / 2));
+        let every = sd_notify::watchdog_enabled(false, &mut usec)
+            .then(|| ping_period(usec))
+            .flatten();
         Self {
             every,
             timer: tokio::time::interval(every.unwrap_or(Duration::from_secs(3600))),
@@ -372,7 +395,9 @@ mod tests {
     /// A supervisor wired to a real pipeline thread fed by `source`, as the daemon wires it.
     fn daemon_with_source(
         parts: &Parts,
-        source: impl FnOnce(crossbeam_channel::Sender<SourceEvent>) + Send + 'static,
+        source: impl FnOnce(crossbeam_channel::Sender<SourceEvent>) -> Result<(), String>
+            + Send
+            + 'static,
     ) -> Supervisor {
         let slot = Arc::new(VocabularySlot::new(parts.vocabulary("v.txt", &["jazz"])));
         let (exits_tx, exits) = mpsc::unbounded_channel();
@@ -405,7 +430,11 @@ mod tests {
             slot.clone(),
             super::super::pipeline::tests::settings(),
         );
-        spawn_worker("pipeline", exits_tx, move || run_pipeline(pipeline, links)).unwrap();
+        spawn_worker("pipeline", exits_tx, move || {
+            run_pipeline(pipeline, links);
+            Ok(())
+        })
+        .unwrap();
         Supervisor {
             out,
             commands,
@@ -445,8 +474,27 @@ mod tests {
         let supervisor = daemon_with_source(&parts, |tx| {
             music(6.0).into_iter().for_each(|e| tx.send(e).unwrap());
             tx.send(SourceEvent::End).unwrap();
+            Ok(())
         });
         assert_eq!(runtime().block_on(bounded(supervisor)), Ending::Clean);
+    }
+
+    #[test]
+    fn a_source_that_fails_ends_the_daemon_with_an_error_after_flushing() {
+        let parts = Parts::load();
+        let supervisor = daemon_with_source(&parts, |tx| {
+            music(6.0).into_iter().for_each(|e| tx.send(e).unwrap());
+            // What the daemon's source thread does on a decode or read error.
+            tx.send(SourceEvent::End).unwrap();
+            Err("demo.ogg: corrupt page".into())
+        });
+        match runtime().block_on(bounded(supervisor)) {
+            Ending::WorkerFailed(why) => assert!(
+                why.contains("source thread failed: demo.ogg: corrupt page"),
+                "{why}"
+            ),
+            Ending::Clean => panic!("a failed source must not end the daemon cleanly"),
+        }
     }
 
     #[test]
@@ -465,12 +513,14 @@ mod tests {
     }
 
     #[test]
-    fn a_panicked_pipeline_thread_ends_the_daemon_with_an_error_and_no_watchdog_ping() {
+    fn a_panicked_pipeline_thread_ends_the_daemon_with_an_error() {
+        // (That the watchdog then goes unfed is the gating test below: a failure is unhealthy.)
         let parts = Parts::load();
         let mut supervisor = daemon_with_source(&parts, |tx| {
-            // A chunk at rate 0 is skipped by the pipeline, so this source only idles.
+            // This source only idles; the pipeline thread below is the one that fails.
             std::thread::sleep(Duration::from_millis(100));
             drop(tx);
+            Ok(())
         });
         // Replace the pipeline thread's output by one whose thread panics.
         let (out_tx, out) = mpsc::channel::<Output>(1);
@@ -493,9 +543,29 @@ mod tests {
     }
 
     #[test]
+    fn any_watchdog_interval_gives_a_timer_period_that_is_not_zero() {
+        assert_eq!(ping_period(0), None);
+        assert_eq!(ping_period(1), Some(Duration::from_millis(1)));
+        assert_eq!(ping_period(30_000_000), Some(Duration::from_secs(15)));
+        // The timer accepts every period given (Duration::ZERO panics it).
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for usec in [1, 2, 3, u64::MAX] {
+                let _ = tokio::time::interval(ping_period(usec).unwrap());
+            }
+        });
+    }
+
+    #[test]
     fn the_watchdog_is_fed_only_while_the_pipeline_beats_and_nothing_failed() {
         let parts = Parts::load();
-        let supervisor = daemon_with_source(&parts, drop);
+        let supervisor = daemon_with_source(&parts, |tx| {
+            drop(tx);
+            Ok(())
+        });
         let grace = Duration::from_millis(50);
         let mut state = State {
             pipeline_open: true,
@@ -529,6 +599,7 @@ mod tests {
         let supervisor = daemon_with_source(&parts, |tx| {
             std::thread::sleep(Duration::from_millis(200));
             drop(tx);
+            Ok(())
         });
         // Nobody drains the pipeline's command queue: it is full after one command.
         supervisor.commands.try_send(PipelineCommand::NewTrack).ok();
@@ -537,6 +608,10 @@ mod tests {
             .try_send(PipelineCommand::NewTrack)
             .is_err());
         std::fs::write(&supervisor.reloader.path, "rock\nviolin\n").unwrap();
+        // The path the supervisor's loop takes for an edit, SIGHUP or `cmd/reload`.
+        runtime().block_on(supervisor.reload("test"));
+        let message = supervisor.reloader.slot.current();
+        assert_eq!(message.scorer.len(), 2);
         let message = supervisor.reloader.reload("test");
         assert!(message.ok, "{message:?}");
         assert_eq!(message.tags, 2);

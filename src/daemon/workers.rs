@@ -18,6 +18,13 @@ use std::time::{Duration, Instant};
 pub enum WorkerExit {
     /// It returned.
     Finished(&'static str),
+    /// It returned an error (a source that cannot go on), already logged.
+    Failed {
+        /// The worker's name.
+        name: &'static str,
+        /// What went wrong.
+        error: String,
+    },
     /// It panicked, with the panic's message.
     Panicked {
         /// The worker's name.
@@ -27,17 +34,18 @@ pub enum WorkerExit {
     },
 }
 
-/// Runs `work` on a named thread that reports its end, panics included, on `exits`.
+/// Runs `work` on a named thread that reports its end, errors and panics included, on `exits`.
 pub fn spawn_worker(
     name: &'static str,
     exits: tokio::sync::mpsc::UnboundedSender<WorkerExit>,
-    work: impl FnOnce() + Send + 'static,
+    work: impl FnOnce() -> Result<(), String> + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("hark-{name}"))
         .spawn(move || {
             let exit = match catch_unwind(AssertUnwindSafe(work)) {
-                Ok(()) => WorkerExit::Finished(name),
+                Ok(Ok(())) => WorkerExit::Finished(name),
+                Ok(Err(error)) => WorkerExit::Failed { name, error },
                 Err(panic) => WorkerExit::Panicked {
                     name,
                     message: panic_message(panic.as_ref()),
@@ -184,9 +192,13 @@ fn forward(links: &PipelineLinks, events: Vec<PipelineEvent>) -> bool {
                 tracing::error!(error = %e, "encoder failed on a window");
                 continue;
             }
+            // A device loss first ends the track (a zero-length gap) and reports the hole's
+            // length when the device is back: one gap, counted and logged once.
             PipelineEvent::Gap { at_s, seconds } => {
-                links.stats.gaps.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(at_s, seconds, "audio gap");
+                if seconds > 0.0 {
+                    links.stats.gaps.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(at_s, seconds, "audio gap");
+                }
                 continue;
             }
             PipelineEvent::ShortTrack(t) => {
@@ -222,13 +234,22 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let t = spawn_worker("doomed", tx.clone(), || panic!("encoder exploded")).unwrap();
         t.join().unwrap();
-        let ok = spawn_worker("fine", tx, || {}).unwrap();
+        let failed = spawn_worker("broken", tx.clone(), || Err("device gone".into())).unwrap();
+        failed.join().unwrap();
+        let ok = spawn_worker("fine", tx, || Ok(())).unwrap();
         ok.join().unwrap();
         assert_eq!(
             rx.try_recv().unwrap(),
             WorkerExit::Panicked {
                 name: "doomed",
                 message: "encoder exploded".into()
+            }
+        );
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            WorkerExit::Failed {
+                name: "broken",
+                error: "device gone".into()
             }
         );
         assert_eq!(rx.try_recv().unwrap(), WorkerExit::Finished("fine"));
