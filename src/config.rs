@@ -374,9 +374,13 @@ fn check_number_kinds(
     origin: &str,
     env: &config::Map<String, String>,
 ) -> Result<(), ConfigError> {
-    let Ok(toml::Value::Table(schema)) = toml::Value::try_from(Settings::default()) else {
+    let Ok(toml::Value::Table(mut schema)) = toml::Value::try_from(Settings::default()) else {
         return Ok(());
     };
+    // Keys whose default is "unset" are missing from the default: name their kind here.
+    if let Some(toml::Value::Table(tags)) = schema.get_mut("tags") {
+        tags.insert("threshold".into(), toml::Value::Float(0.0));
+    }
     // A file that does not read or parse is left to the loader, which reports it.
     if let Some(given) = std::fs::read_to_string(file)
         .ok()
@@ -399,16 +403,32 @@ fn check_number_kinds(
                 _ => break,
             }
         }
-        let whole = value.trim().parse::<i64>().is_ok() || value.trim().parse::<u64>().is_ok();
-        if matches!(kind, Some(toml::Value::Integer(_))) && !whole {
+        if let Some(problem) = kind.and_then(|k| number_text_problem(k, value)) {
             return Err(ConfigError::Invalid {
                 origin: name.clone(),
                 key: parts.join("."),
-                problem: format!("must be a whole number, got {value:?}"),
+                problem,
             });
         }
     }
     Ok(())
+}
+
+/// What is wrong with `text` as the value of a key whose default is `kind`, if it is a number
+/// key: text must read as a number of that kind (the loader would take "yes" for 1).
+fn number_text_problem(kind: &toml::Value, text: &str) -> Option<String> {
+    let text_t = text.trim();
+    match kind {
+        toml::Value::Integer(_)
+            if text_t.parse::<i64>().is_err() && text_t.parse::<u64>().is_err() =>
+        {
+            Some(format!("must be a whole number, got {text:?}"))
+        }
+        toml::Value::Float(_) if text_t.parse::<f64>().is_err() => {
+            Some(format!("must be a number, got {text:?}"))
+        }
+        _ => None,
+    }
 }
 
 /// Walks a file's table beside the default one; see [`check_number_kinds`].
@@ -438,6 +458,8 @@ fn check_table_kinds(
             (Some(toml::Value::Float(_)), toml::Value::Boolean(b)) => {
                 Some(format!("must be a number, got {b}"))
             }
+            // The loader would read "yes" or "on" as 1 and "off" as 0.
+            (Some(kind), toml::Value::String(text)) => number_text_problem(kind, text),
             _ => None,
         };
         if let Some(problem) = problem {
@@ -577,6 +599,55 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("HARK_TAGS__TOP_K: tags.top_k: "), "{e}");
+    }
+
+    #[test]
+    fn words_the_loader_would_read_as_numbers_are_refused_for_number_keys() {
+        // The config crate reads "yes"/"on"/"true" as 1 and "no"/"off"/"false" as 0.
+        for (text, key) in [
+            (
+                "[tags]
+top_k = \"yes\"\n",
+                "tags.top_k: ",
+            ),
+            (
+                "[tracks]
+silence_db = \"off\"\n",
+                "tracks.silence_db: ",
+            ),
+            (
+                "[tags]
+threshold = true\n",
+                "tags.threshold: ",
+            ),
+            (
+                "[tags]
+threshold = \"yes\"\n",
+                "tags.threshold: ",
+            ),
+        ] {
+            let e = load_error(text);
+            assert!(e.contains(".toml: ") && e.contains(key), "{text}: {e}");
+        }
+        let f = file("");
+        for (var, value) in [
+            ("HARK_TAGS__NOW_INTERVAL_S", "yes"),
+            ("HARK_TAGS__THRESHOLD", "on"),
+        ] {
+            let e = Settings::load(Some(f.path()), &env(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(&format!("{var}: ")), "{e}");
+            assert!(e.contains("must be a number"), "{e}");
+        }
+        // Numbers written as text still read.
+        assert_eq!(
+            load_error(
+                "[tags]
+top_k = \"3\"\nthreshold = 0.2\n"
+            ),
+            ""
+        );
     }
 
     #[test]
