@@ -125,7 +125,13 @@ pub fn export_checked(
             continue;
         };
         let to = staged.path().join(name);
-        std::fs::copy(from, &to).map_err(|source| ExportError::Io { path: to, source })?;
+        // Through write_atomic, so the report is on disk (fsynced) before the commit's rename.
+        let bytes = std::fs::read(from).map_err(|source| ExportError::Io {
+            path: from.clone(),
+            source,
+        })?;
+        hark::fsutil::write_atomic(&to, &bytes)
+            .map_err(|source| ExportError::Io { path: to, source })?;
     }
     let (audio_parity, word_parity) = parity(
         staged.path(),

@@ -75,6 +75,8 @@ impl StagedModelDir {
                 }
                 self.committed = true;
                 carry_over(&aside, &dest);
+                // The carried-over entries are renames inside `dest`: make them durable too.
+                fsutil::sync_dir(&dest).map_err(io_error(&dest))?;
             }
         }
         fsutil::sync_dir(fsutil::parent_dir(&dest)).map_err(io_error(&dest))
