@@ -266,11 +266,16 @@ fn run_device(
     while !stop.load(Ordering::Relaxed) {
         match capture_once(settings, tx, stop, stats, lost_at, queue_s) {
             Ok(()) => return Ok(()),
-            Err(CaptureEnd { error, delivered }) => {
+            Err(CaptureEnd {
+                error,
+                delivered,
+                owed_since,
+            }) => {
                 stats.restarts.fetch_add(1, Ordering::Relaxed);
                 if delivered || lost_at.is_none() {
                     backoff = Duration::from_millis(500);
-                    lost_at = Some(Instant::now());
+                    let now = Instant::now();
+                    lost_at = Some(owed_since.map_or(now, |t| t.min(now)));
                     tracing::warn!(error = %error, "capture device lost; the track in progress ends here");
                     let _ = tx.try_send(SourceEvent::Gap(0.0));
                 }
@@ -290,6 +295,8 @@ fn run_device(
 struct CaptureEnd {
     error: SourceError,
     delivered: bool,
+    /// Where audio dropped before the end (queue full) began: the hole starts there.
+    owed_since: Option<Instant>,
 }
 
 impl From<SourceError> for CaptureEnd {
@@ -297,6 +304,7 @@ impl From<SourceError> for CaptureEnd {
         Self {
             error,
             delivered: false,
+            owed_since: None,
         }
     }
 }
@@ -366,7 +374,9 @@ fn capture_once(
     for (config, format) in candidates {
         let rate = config.sample_rate.0;
         let probe = Arc::new(StreamProbe::default());
-        let delivery = LossyDelivery::new(tx.clone(), rate, stats.clone(), queue_s, hole_since);
+        let owed = Arc::new(std::sync::Mutex::new(None));
+        let delivery = LossyDelivery::new(tx.clone(), rate, stats.clone(), queue_s, hole_since)
+            .leaving_owed_hole_in(owed.clone());
         let stream = match build_stream(&device, &config, format, delivery, &probe) {
             Ok(s) => s,
             Err(e) => {
@@ -391,7 +401,13 @@ fn capture_once(
             continue;
         }
         tracing::info!(device = %name, rate, channels = config.channels, format = ?format, "capture started");
-        return watch_stream(&name, rate, &probe, stop);
+        let ended = watch_stream(&name, rate, &probe, stop);
+        // Dropping the stream drops its delivery, which leaves any hole it still owed.
+        drop(stream);
+        return ended.map_err(|end| CaptureEnd {
+            owed_since: owed.lock().ok().and_then(|o| *o),
+            ..end
+        });
     }
     Err(SourceError::NoFormat {
         device: name,
@@ -424,11 +440,22 @@ fn watch_stream(
                     detail,
                 },
                 delivered,
+                owed_since: None,
             });
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(())
+}
+
+impl Drop for LossyDelivery {
+    fn drop(&mut self) {
+        if let (Some(slot), Some(since)) = (&self.owed_to, self.owed_since(Instant::now())) {
+            if let Ok(mut owed) = slot.lock() {
+                *owed = Some(since);
+            }
+        }
+    }
 }
 
 /// Hands device audio downstream without ever blocking the device's callback. Audio that
@@ -442,6 +469,7 @@ pub struct LossyDelivery {
     limit: u64,
     lost: u64,
     hole_since: Option<Instant>,
+    owed_to: Option<Arc<std::sync::Mutex<Option<Instant>>>>,
 }
 
 impl LossyDelivery {
@@ -462,7 +490,22 @@ impl LossyDelivery {
             limit,
             lost: 0,
             hole_since,
+            owed_to: None,
         }
+    }
+
+    /// When this delivery ends (its stream dropped) with a hole not yet reported, where that
+    /// hole began is left in `slot`, so the next stream's delivery reports it whole.
+    pub fn leaving_owed_hole_in(mut self, slot: Arc<std::sync::Mutex<Option<Instant>>>) -> Self {
+        self.owed_to = Some(slot);
+        self
+    }
+
+    /// Where the hole not yet reported began, if there is one.
+    fn owed_since(&self, now: Instant) -> Option<Instant> {
+        let dropped = Duration::from_secs_f64(self.lost as f64 / f64::from(self.rate));
+        self.hole_since
+            .or_else(|| (self.lost > 0).then(|| now.checked_sub(dropped).unwrap_or(now)))
     }
 
     /// Sends one chunk, or drops it (and remembers the hole) if the queue is over its limit.
@@ -729,6 +772,34 @@ mod tests {
                 .is_err_and(|e| e.contains("empty.wav") && e.contains("no audio")),
             "{ended:?}"
         );
+    }
+
+    #[test]
+    fn a_delivery_that_ends_owing_a_hole_leaves_where_it_began() {
+        // A full queue drops half a second at 1 kHz, and then the device is lost.
+        let (d, rx, stats) = delivery(1, 10.0, None);
+        let slot = Arc::new(std::sync::Mutex::new(None));
+        let mut d = d.leaving_owed_hole_in(slot.clone());
+        d.deliver(vec![0.1; 100]);
+        d.deliver(vec![0.1; 500]);
+        assert_eq!(stats.dropped_samples.load(Ordering::Relaxed), 500);
+        let dropped_at = Instant::now();
+        drop(d);
+        let since = slot
+            .lock()
+            .unwrap()
+            .expect("the hole is left for the next stream");
+        let owed = dropped_at.saturating_duration_since(since).as_secs_f64();
+        assert!(
+            (0.45..0.6).contains(&owed),
+            "hole began {owed} s before the end"
+        );
+        // Nothing owed, nothing left.
+        let (d, _rx2, _) = delivery(4, 10.0, None);
+        let clean = Arc::new(std::sync::Mutex::new(None));
+        drop(d.leaving_owed_hole_in(clean.clone()));
+        assert_eq!(*clean.lock().unwrap(), None);
+        drop(rx);
     }
 
     #[test]
