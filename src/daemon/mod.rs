@@ -145,7 +145,6 @@ fn start_pipeline(
     let (events_tx, events) = crossbeam_channel::bounded::<SourceEvent>(256);
     let (commands, commands_rx) = crossbeam_channel::bounded(16);
     let (out_tx, out) = tokio::sync::mpsc::channel(64);
-    let runtime_err = |e: std::io::Error| DaemonError::Runtime(e.to_string());
 
     let source = spawn_source(
         settings,
@@ -155,11 +154,6 @@ fn start_pipeline(
         events_tx,
         exits_tx.clone(),
     )?;
-    let pipeline = Pipeline::new(
-        loaded.model.clone(),
-        loaded.slot.clone(),
-        pipeline_settings(settings, &loaded.model),
-    );
     let links = PipelineLinks {
         events,
         commands: commands_rx,
@@ -174,11 +168,7 @@ fn start_pipeline(
             wall_origin: SystemTime::now(),
         },
     };
-    let worker = spawn_worker("pipeline", exits_tx, move || {
-        workers::run_pipeline(pipeline, links);
-        Ok(())
-    })
-    .map_err(runtime_err)?;
+    let worker = spawn_pipeline(settings, loaded, links, exits_tx)?;
     let supervisor = Supervisor {
         out,
         commands,
@@ -198,6 +188,25 @@ fn start_pipeline(
         stats: (stats, source_stats),
     };
     Ok((vec![("source", source), ("pipeline", worker)], supervisor))
+}
+
+/// Starts the pipeline thread around a [`Pipeline`] built from the configuration and model.
+fn spawn_pipeline(
+    settings: &Settings,
+    loaded: &Loaded,
+    links: PipelineLinks,
+    exits: tokio::sync::mpsc::UnboundedSender<WorkerExit>,
+) -> Result<JoinHandle<()>, DaemonError> {
+    let pipeline = Pipeline::new(
+        loaded.model.clone(),
+        loaded.slot.clone(),
+        pipeline_settings(settings, &loaded.model),
+    );
+    spawn_worker("pipeline", exits, move || {
+        workers::run_pipeline(pipeline, links);
+        Ok(())
+    })
+    .map_err(|e| DaemonError::Runtime(e.to_string()))
 }
 
 /// A worker thread and the name its logs use.

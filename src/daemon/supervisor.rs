@@ -106,31 +106,36 @@ impl Supervisor {
         })
     }
 
+    /// Prints and publishes one finished track: one JSON value for both.
+    async fn on_track(&mut self, message: &super::messages::TrackMessage) {
+        // One JSON value for both, so what is printed is exactly what is published.
+        let payload = match serde_json::to_value(message) {
+            Ok(payload) => payload,
+            Err(e) => {
+                tracing::error!(error = %e, id = message.id, "track not serialisable");
+                return;
+            }
+        };
+        if self.print_tracks {
+            // A closed stdout (a pipe whose reader left) stops printing, not the daemon.
+            let printed = writeln!(std::io::stdout().lock(), "{payload}");
+            if let Err(e) = printed {
+                tracing::warn!(error = %e, "stdout closed; tracks are no longer printed");
+                self.print_tracks = false;
+            }
+        }
+        if let Some(h) = &self.mqtt {
+            if let Err(e) = h.publish_track(&message.id, payload).await {
+                tracing::error!(error = %e, id = message.id, "track not queued for MQTT");
+            }
+        }
+    }
+
     /// Handles one pipeline output; true when the loop should end.
     async fn on_output(&mut self, out: Option<Output>, state: &mut State) -> bool {
         match out {
             Some(Output::Track(message)) => {
-                // One JSON value for both, so what is printed is exactly what is published.
-                let payload = match serde_json::to_value(&message) {
-                    Ok(payload) => payload,
-                    Err(e) => {
-                        tracing::error!(error = %e, id = message.id, "track not serialisable");
-                        return false;
-                    }
-                };
-                if self.print_tracks {
-                    // A closed stdout (a pipe whose reader left) stops printing, not the daemon.
-                    let printed = writeln!(std::io::stdout().lock(), "{payload}");
-                    if let Err(e) = printed {
-                        tracing::warn!(error = %e, "stdout closed; tracks are no longer printed");
-                        self.print_tracks = false;
-                    }
-                }
-                if let Some(h) = &self.mqtt {
-                    if let Err(e) = h.publish_track(&message.id, payload).await {
-                        tracing::error!(error = %e, id = message.id, "track not queued for MQTT");
-                    }
-                }
+                self.on_track(&message).await;
                 false
             }
             Some(Output::Now(message)) => {
