@@ -139,7 +139,10 @@ fn write_paced(
             file = open_writer(fifo);
             if file.is_some() {
                 opened.lock().unwrap().get_or_insert_with(Instant::now);
-                start.get_or_insert_with(|| Instant::now() - secs(pos));
+                // Paced afresh from every (re)open: the time a probing reader left it closed
+                // must not come out as a burst, which the daemon would rightly take for a
+                // device running ahead of its clock.
+                start = Some(Instant::now() - secs(pos));
             } else {
                 std::thread::sleep(Duration::from_millis(10));
             }
