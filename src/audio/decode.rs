@@ -163,21 +163,14 @@ impl FileDecoder {
             })?;
         let params = track.codec_params.clone();
         let track_id = track.id;
-        let sample_rate = match params.sample_rate {
-            Some(r) if (1..=MAX_SAMPLE_RATE).contains(&r) => r,
-            Some(r) => {
-                return Err(AudioError::Unsupported {
-                    path: path.clone(),
-                    reason: format!("sample rate {r} Hz is outside [1, {MAX_SAMPLE_RATE}] Hz"),
-                })
-            }
-            None => {
-                return Err(AudioError::Unsupported {
-                    path: path.clone(),
-                    reason: "sample rate not stated".into(),
-                })
-            }
-        };
+        let sample_rate = params
+            .sample_rate
+            .ok_or_else(|| "sample rate not stated".to_string())
+            .and_then(usable_sample_rate)
+            .map_err(|reason| AudioError::Unsupported {
+                path: path.clone(),
+                reason,
+            })?;
         let decoder = symphonia::default::get_codecs()
             .make(&params, &DecoderOptions::default())
             .map_err(|e| sym_error(&path, e, "creating the decoder"))?;
@@ -478,6 +471,17 @@ fn check_tail(path: &Path, codec: Option<CodecType>) -> Result<(), AudioError> {
     }
 }
 
+/// `rate` if a header's sample rate is one hark can decode and resample, else why not.
+fn usable_sample_rate(rate: u32) -> Result<u32, String> {
+    if (1..=MAX_SAMPLE_RATE).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "sample rate {rate} Hz is outside [1, {MAX_SAMPLE_RATE}] Hz"
+        ))
+    }
+}
+
 /// Reads as many bytes as `buf` holds or the file has left; returns how many.
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
@@ -588,11 +592,7 @@ fn check_wav_fmt(fmt: &[u8; 16]) -> Result<(), String> {
     if channels == 0 {
         return Err("0 channels".into());
     }
-    if !(1..=MAX_SAMPLE_RATE).contains(&rate) {
-        return Err(format!(
-            "sample rate {rate} Hz is outside [1, {MAX_SAMPLE_RATE}] Hz"
-        ));
-    }
+    usable_sample_rate(rate)?;
     if block_align == 0 {
         return Err("block size (block_align) is 0".into());
     }
