@@ -7,7 +7,10 @@ use crate::model::{Model, ModelError};
 use crate::score::{MeanEmbedding, ScoreError, Selection, TrackTags};
 use crate::vocab::VocabularyScorer;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use thiserror::Error;
 
 /// Windows sent to the encoder in one run.
@@ -165,4 +168,76 @@ impl Tagger {
             ),
         })
     }
+
+    /// Tags `files` on `jobs` threads (each its own decoder, front-end and encoder run) and
+    /// hands every result to `on_result` in the order of `files`, each as soon as it and all
+    /// before it are done. `on_done` sees each file as it finishes, in any order (progress).
+    ///
+    /// The largest files are started first, so one long file taken last does not leave the
+    /// other cores idle at the end.
+    ///
+    /// An error from `on_result` (stdout closed, say) stops the workers taking new files and
+    /// is returned once the files in flight end.
+    pub fn tag_files<E>(
+        &self,
+        files: &[PathBuf],
+        jobs: usize,
+        mut on_done: impl FnMut(&Result<TagReport, TagError>),
+        mut on_result: impl FnMut(&Path, Result<TagReport, TagError>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let jobs = jobs.clamp(1, files.len().max(1));
+        let mut largest_first: Vec<(u64, usize)> = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (std::fs::metadata(f).map_or(0, |m| m.len()), i))
+            .collect();
+        largest_first.sort_by_key(|&(bytes, i)| (std::cmp::Reverse(bytes), i));
+        let largest_first: Vec<usize> = largest_first.into_iter().map(|(_, i)| i).collect();
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let (done_tx, done_rx) = mpsc::channel();
+            for _ in 0..jobs {
+                let done_tx = done_tx.clone();
+                let (next, stop, largest_first) = (&next, &stop, &largest_first);
+                scope.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let taken = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&index) = largest_first.get(taken) else {
+                            break;
+                        };
+                        let file = &files[index];
+                        if done_tx.send((index, self.tag_file(file))).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            // Only the workers hold senders now: the loop ends when the last one finishes.
+            drop(done_tx);
+            // Results that finished ahead of an earlier file wait here (reports, not audio).
+            let mut waiting = BTreeMap::new();
+            let mut emitted = 0usize;
+            let mut outcome = Ok(());
+            for (index, result) in done_rx {
+                on_done(&result);
+                waiting.insert(index, result);
+                while let Some(result) = waiting.remove(&emitted) {
+                    if outcome.is_ok() {
+                        outcome = on_result(&files[emitted], result);
+                        if outcome.is_err() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    emitted += 1;
+                }
+            }
+            outcome
+        })
+    }
+}
+
+/// The number of files `hark tag` tags at once by default: one per core.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

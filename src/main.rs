@@ -85,6 +85,9 @@ struct TagArgs {
     /// A readable table instead of JSON lines.
     #[arg(long)]
     pretty: bool,
+    /// Files tagged at once (default: one per core); output keeps the order given.
+    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
 }
 
 /// Arguments of `hark mel`.
@@ -293,50 +296,35 @@ fn tag(args: TagArgs) -> Result<()> {
     };
     let hop = args.hop.unwrap_or(model.manifest.frontend.window_frames);
     let tagger = Tagger::new(model, scorer, selection, hop);
-    // A bar only when there is enough to wait for; indicatif hides it when stderr is no tty.
-    let bar = if args.files.len() > 3 {
-        indicatif::ProgressBar::new(args.files.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let jobs = args
+        .jobs
+        .map_or_else(hark::file_tagger::default_jobs, usize::from);
+    let progress = TagProgress::new(args.files.len());
     let mut failed = 0usize;
     let stdout = std::io::stdout();
-    for file in &args.files {
-        bar.set_message(file.display().to_string());
-        match tagger.tag_file(file) {
-            Ok(report) => {
-                let mut out = stdout.lock();
-                if args.pretty {
-                    writeln!(
-                        out,
-                        "{}  ({:.1} s, {} windows)",
-                        report.file, report.duration_s, report.windows
-                    )?;
-                    if report.tagged.tags.is_empty() {
-                        writeln!(out, "    (no tag above threshold)")?;
+    tagger.tag_files(
+        &args.files,
+        jobs,
+        |result| progress.file_done(result),
+        |_, result| -> Result<()> {
+            match result {
+                Ok(report) => {
+                    let mut out = stdout.lock();
+                    if args.pretty {
+                        write_pretty(&mut out, &report)?;
+                    } else {
+                        writeln!(out, "{}", serde_json::to_string(&report)?)?;
                     }
-                    for t in &report.tagged.tags {
-                        let bar_len = (t.score.clamp(0.0, 1.0) * 30.0).round() as usize;
-                        writeln!(
-                            out,
-                            "    {:<24} {:>6.3}  {}",
-                            t.tag,
-                            t.score,
-                            "#".repeat(bar_len)
-                        )?;
-                    }
-                } else {
-                    writeln!(out, "{}", serde_json::to_string(&report)?)?;
+                }
+                Err(e) => {
+                    failed += 1;
+                    progress.bar.suspend(|| eprintln!("error: {e}"));
                 }
             }
-            Err(e) => {
-                failed += 1;
-                bar.suspend(|| eprintln!("error: {e}"));
-            }
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+            Ok(())
+        },
+    )?;
+    progress.bar.finish_and_clear();
     if failed > 0 {
         bail!(
             "{failed} of {} file(s) could not be tagged",
@@ -344,6 +332,73 @@ fn tag(args: TagArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn write_pretty(out: &mut impl Write, report: &hark::file_tagger::TagReport) -> Result<()> {
+    writeln!(
+        out,
+        "{}  ({:.1} s, {} windows)",
+        report.file, report.duration_s, report.windows
+    )?;
+    if report.tagged.tags.is_empty() {
+        writeln!(out, "    (no tag above threshold)")?;
+    }
+    for t in &report.tagged.tags {
+        let bar_len = (t.score.clamp(0.0, 1.0) * 30.0).round() as usize;
+        writeln!(
+            out,
+            "    {:<24} {:>6.3}  {}",
+            t.tag,
+            t.score,
+            "#".repeat(bar_len)
+        )?;
+    }
+    Ok(())
+}
+
+/// `hark tag`'s progress bar: files done, files/s and hours of audio tagged per second.
+struct TagProgress {
+    bar: indicatif::ProgressBar,
+    started: std::time::Instant,
+    audio_s: std::cell::Cell<f64>,
+}
+
+impl TagProgress {
+    fn new(files: usize) -> Self {
+        // A bar only when there is enough to wait for; indicatif hides it when stderr is no tty.
+        let bar = if files > 3 {
+            indicatif::ProgressBar::new(files as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} files  {elapsed_precise}  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Self {
+            bar,
+            started: std::time::Instant::now(),
+            audio_s: std::cell::Cell::new(0.0),
+        }
+    }
+
+    fn file_done(
+        &self,
+        result: &Result<hark::file_tagger::TagReport, hark::file_tagger::TagError>,
+    ) {
+        if let Ok(report) = result {
+            self.audio_s.set(self.audio_s.get() + report.duration_s);
+        }
+        self.bar.inc(1);
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
+        self.bar.set_message(format!(
+            "{:.2} files/s  {:.3} audio-h/s",
+            self.bar.position() as f64 / seconds,
+            self.audio_s.get() / 3600.0 / seconds
+        ));
+    }
 }
 
 fn mel(args: MelArgs) -> Result<()> {

@@ -230,6 +230,72 @@ fn tag_prints_one_json_line_per_file_matching_the_library() {
 }
 
 #[test]
+fn tag_on_many_jobs_prints_in_the_order_given_the_same_lines_as_one_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("not-audio.wav");
+    std::fs::write(&broken, "this is not a WAV file\n").unwrap();
+    // The long demo first: with three jobs the short files finish before it and must wait.
+    let demo = root().join("models/demo/demo.ogg");
+    let files = [
+        demo.clone(),
+        music_wav(),
+        tone_ogg(),
+        broken.clone(),
+        music_wav(),
+        demo,
+        tone_ogg(),
+    ];
+    let one = run(hark_here().arg("tag").args(["--jobs", "1"]).args(&files));
+    let many = run(hark_here().arg("tag").args(["--jobs", "3"]).args(&files));
+    for out in [&one, &many] {
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+        let err = stderr(out);
+        assert!(
+            err.contains("not-audio.wav") && err.contains("1 of 7 file(s) could not be tagged"),
+            "{err}"
+        );
+    }
+    assert_eq!(stdout(&many), stdout(&one), "same lines, same order");
+    let lines = json_lines(&stdout(&many));
+    let printed: Vec<&str> = lines.iter().map(|l| l["file"].as_str().unwrap()).collect();
+    let given: Vec<String> = files
+        .iter()
+        .filter(|f| **f != broken)
+        .map(|f| f.display().to_string())
+        .collect();
+    assert_eq!(printed, given);
+}
+
+#[test]
+fn tag_files_stops_taking_files_once_its_consumer_fails() {
+    let lib = tagger(5, None);
+    let files = vec![music_wav(); 8];
+    let mut done = 0usize;
+    let mut seen = 0usize;
+    let outcome = lib.tag_files(
+        &files,
+        2,
+        |_| done += 1,
+        |_, result| {
+            result.unwrap();
+            seen += 1;
+            if seen == 2 {
+                Err("stdout closed")
+            } else {
+                Ok(())
+            }
+        },
+    );
+    assert_eq!(outcome, Err("stdout closed"));
+    assert_eq!(seen, 2, "nothing is handed on after the error");
+    // The two results handed on, plus at most one file in flight per worker.
+    assert!(
+        done <= 2 + 2,
+        "{done} of 8 files tagged after the consumer failed"
+    );
+}
+
+#[test]
 fn pretty_prints_a_table_of_the_same_tags() {
     let json = run(hark_here().arg("tag").arg(music_wav()));
     assert!(json.status.success(), "{}", stderr(&json));
