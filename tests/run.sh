@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs what is missing (apt packages, the torch venv
-# hark-train builds against), then the whole workspace's suite.
+# hark-train builds against, cargo-deb and lintian for the package test), then the whole
+# workspace's suite.
 #   bash tests/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/setup.sh
 bash train/setup.sh
+bash cross/deb-tools.sh
 source train/env.sh
+# As root the package test installs, upgrades and purges the .deb for real; it must not
+# quietly skip here.
+if [ "$(id -u)" = 0 ]; then export REQUIRE_HARK_PACKAGE_TEST=1; fi
 cargo test --workspace --locked
