@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use symphonia::core::audio::SampleBuffer;
+use symphonia::core::audio::{AudioBufferRef, SampleBuffer};
 use symphonia::core::codecs::{
     CodecType, Decoder, DecoderOptions, CODEC_TYPE_FLAC, CODEC_TYPE_MP1, CODEC_TYPE_MP2,
     CODEC_TYPE_MP3, CODEC_TYPE_NULL,
@@ -290,13 +290,18 @@ impl FileDecoder {
                     reason: "decoded audio has no channels".into(),
                 });
             }
-            let needed = decoded.capacity() as u64;
-            let buf = match &mut self.interleaved {
-                Some(b) if b.capacity() as u64 >= needed * channels as u64 => b,
-                slot => slot.insert(SampleBuffer::new(needed, spec)),
+            let mono = if let AudioBufferRef::F32(planar) = &decoded {
+                // Vorbis and MP3 decode to planar f32: mix the planes, no interleaved copy.
+                mix_planes_to_mono(planar.planes().planes())
+            } else {
+                let needed = decoded.capacity() as u64;
+                let buf = match &mut self.interleaved {
+                    Some(b) if b.capacity() as u64 >= needed * channels as u64 => b,
+                    slot => slot.insert(SampleBuffer::new(needed, spec)),
+                };
+                buf.copy_interleaved_ref(decoded);
+                mix_to_mono(buf.samples(), channels)
             };
-            buf.copy_interleaved_ref(decoded);
-            let mono = mix_to_mono(buf.samples(), channels);
             self.decoded_frames += mono.len() as u64;
             return Ok(Some(mono));
         }
@@ -376,6 +381,27 @@ fn mix_to_mono(interleaved: &[f32], channels: usize) -> Vec<f32> {
         .chunks_exact(channels)
         .map(|frame| frame.iter().map(|&s| super::finite_sample(s)).sum::<f32>() / n)
         .collect()
+}
+
+/// The mean of the channel planes, each sample made finite; the same sums, in the same
+/// order, as [`mix_to_mono`] over the interleaved frames.
+fn mix_planes_to_mono(planes: &[&[f32]]) -> Vec<f32> {
+    let Some((first, rest)) = planes.split_first() else {
+        return Vec::new();
+    };
+    let mut mono: Vec<f32> = first.iter().map(|&s| super::finite_sample(s)).collect();
+    for plane in rest {
+        for (m, &s) in mono.iter_mut().zip(plane.iter()) {
+            *m += super::finite_sample(s);
+        }
+    }
+    if !rest.is_empty() {
+        let n = planes.len() as f32;
+        for m in &mut mono {
+            *m /= n;
+        }
+    }
+    mono
 }
 
 /// Explains why probing failed: a cut header in a known container, or not audio we read.
@@ -763,5 +789,26 @@ fn mpeg_cut_frame(tail: &[u8]) -> Option<(u64, u64)> {
             return Some((h.frame_len, len - pos));
         }
         pos += h.frame_len;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixing_planes_gives_the_interleaved_mix_bit_for_bit() {
+        let left = [0.25f32, -0.5, f32::NAN, 1.5, 0.1];
+        let right = [0.75f32, 0.3, 0.2, f32::NEG_INFINITY, -0.7];
+        let centre = [0.0f32, 0.9, -0.4, 0.6, 0.33];
+        for planes in [&[&left[..]][..], &[&left, &right], &[&left, &right, &centre]] {
+            let interleaved: Vec<f32> = (0..left.len())
+                .flat_map(|i| planes.iter().map(move |p| p[i]))
+                .collect();
+            let want = mix_to_mono(&interleaved, planes.len());
+            let got = mix_planes_to_mono(planes);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{} channels", planes.len());
+        }
     }
 }
