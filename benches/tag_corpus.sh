@@ -9,15 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=data/bench-corpus
 if [ "$(ls "$out"/*.ogg "$out"/*.mp3 2>/dev/null | wc -l)" -ge 10 ]; then exit 0; fi
-need=()
-command -v sox >/dev/null || need+=(sox)
 # Vorbis and MP3 support (libmp3lame) come with libsox-fmt-all.
-if ! command -v sox >/dev/null || ! sox -h 2>&1 | grep -qw vorbis || ! sox -h 2>&1 | grep -qw mp3; then
-  need+=(libsox-fmt-all)
-fi
-if [ ${#need[@]} -gt 0 ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+bash tests/apt-install.sh sox libsox-fmt-all
 mkdir -p data/bench-debs "$out"
 if ! compgen -G "data/bench-debs/wesnoth-1.16-music_*.deb" >/dev/null; then
   (cd data/bench-debs && apt-get download wesnoth-1.16-music)
