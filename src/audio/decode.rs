@@ -801,7 +801,11 @@ mod tests {
         let left = [0.25f32, -0.5, f32::NAN, 1.5, 0.1];
         let right = [0.75f32, 0.3, 0.2, f32::NEG_INFINITY, -0.7];
         let centre = [0.0f32, 0.9, -0.4, 0.6, 0.33];
-        for planes in [&[&left[..]][..], &[&left, &right], &[&left, &right, &centre]] {
+        for planes in [
+            &[&left[..]][..],
+            &[&left, &right],
+            &[&left, &right, &centre],
+        ] {
             let interleaved: Vec<f32> = (0..left.len())
                 .flat_map(|i| planes.iter().map(move |p| p[i]))
                 .collect();
