@@ -3,7 +3,8 @@
 //! Every key has a default, so a missing file (or one with only `[mqtt] host`) is a working
 //! configuration. Environment variables override the file: `HARK_MQTT__HOST=broker` sets
 //! `mqtt.host` (two underscores between table and key). Secrets are read from files:
-//! `mqtt.password_file`, or `mqtt_password` in systemd's `$CREDENTIALS_DIRECTORY`.
+//! `mqtt.password_file`, or `mqtt_password` in systemd's `$CREDENTIALS_DIRECTORY` (and the
+//! same for the web page: `web.password_file` or `web_password`).
 //! `systemd/hark.toml` is the annotated example and documents every key.
 //!
 //! Each module owns its table and checks it: `[source]` is [`SourceSettings`], `[tracks]` is
@@ -13,8 +14,11 @@
 
 pub use crate::audio::settings::{RawFormat, SourceKind, SourceSettings};
 use crate::bundled;
+use crate::daemon::health::HealthSettings;
+use crate::history::HistorySettings;
 use crate::mqtt::MqttSettings;
 use crate::track::SegmenterParams;
+use crate::web::WebSettings;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -96,6 +100,12 @@ pub struct Settings {
     pub mqtt: MqttSettings,
     /// Daemon housekeeping.
     pub daemon: DaemonSettings,
+    /// Track history (SQLite in the state directory).
+    pub history: HistorySettings,
+    /// Dead air and clipping alarms.
+    pub health: HealthSettings,
+    /// The web page, HTTP API and `/metrics`.
+    pub web: WebSettings,
 }
 
 /// Model, GloVe store and vocabulary locations.
@@ -264,6 +274,14 @@ impl Settings {
             })?;
             self.mqtt.password = Some(text.lines().next().unwrap_or_default().to_string());
         }
+        let credentials = env.get("CREDENTIALS_DIRECTORY").map(Path::new);
+        self.web
+            .read_secret(credentials)
+            .map_err(|e| ConfigError::Secret {
+                key: format!("web.{}", e.key),
+                path: e.path,
+                source: e.source,
+            })?;
         Ok(())
     }
 
@@ -283,6 +301,15 @@ impl Settings {
         self.tracks
             .validate()
             .map_err(|e| bad(format!("tracks.{}", e.key), e.problem))?;
+        self.history
+            .validate()
+            .map_err(|e| bad(format!("history.{}", e.key), e.problem))?;
+        self.health
+            .validate()
+            .map_err(|e| bad(format!("health.{}", e.key), e.problem))?;
+        self.web
+            .validate()
+            .map_err(|e| bad(format!("web.{}", e.key), e.problem))?;
         if !(1..=MAX_HOP_FRAMES).contains(&self.stream.window_hop_frames) {
             return Err(bad(
                 "stream.window_hop_frames".into(),
@@ -359,6 +386,9 @@ impl Settings {
         let mut shown = self.clone();
         if shown.mqtt.password.is_some() {
             shown.mqtt.password = Some("********".into());
+        }
+        if shown.web.password.is_some() {
+            shown.web.password = Some("********".into());
         }
         toml::to_string_pretty(&shown)
             .unwrap_or_else(|e| format!("# cannot show configuration: {e}\n"))
@@ -707,5 +737,20 @@ top_k = \"3\"\nthreshold = 0.2\n"
         let shown = s.to_masked_toml();
         assert!(!shown.contains("s3cret"));
         assert!(shown.contains("********"));
+    }
+
+    #[test]
+    fn the_web_password_comes_from_the_credential_is_masked_and_guards_remote_listening() {
+        let remote = file("[web]\nenabled = true\nlisten = \"0.0.0.0:8323\"\n");
+        let e = Settings::load(Some(remote.path()), &env(&[])).unwrap_err();
+        assert!(e.to_string().contains("web.listen: "), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("web_password"), "w3b-secret\n").unwrap();
+        let creds = env(&[("CREDENTIALS_DIRECTORY", dir.path().to_str().unwrap())]);
+        let s = Settings::load(Some(remote.path()), &creds).unwrap();
+        assert_eq!(s.web.password.as_deref(), Some("w3b-secret"));
+        let shown = s.to_masked_toml();
+        assert!(!shown.contains("w3b-secret"), "{shown}");
+        assert!(shown.contains("[web]"), "{shown}");
     }
 }

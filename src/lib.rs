@@ -17,9 +17,13 @@ pub mod config;
 #[cfg(feature = "daemon")]
 pub mod daemon;
 #[cfg(feature = "daemon")]
+pub mod history;
+#[cfg(feature = "daemon")]
 pub mod mqtt;
 #[cfg(feature = "daemon")]
 pub mod track;
+#[cfg(feature = "daemon")]
+pub mod web;
 
 /// A path inside the installed share directory (`/usr/share/hark`), or inside the source
 /// tree when run from a checkout: where the bundled model, GloVe pack and demo live.

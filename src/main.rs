@@ -38,9 +38,82 @@ enum Command {
     /// GloVe word vectors: pack a text release into hark's memory-mapped format.
     #[command(subcommand)]
     Glove(GloveCommand),
-    /// Vocabulary files: check what every tag resolves to.
+    /// Vocabulary files: check what every tag resolves to, preview an edit on past tracks.
     #[command(subcommand)]
     Vocab(VocabCommand),
+    /// The daemon's track history: search it by any words, list it, export it.
+    #[command(subcommand)]
+    History(HistoryCommand),
+}
+
+/// `hark history …`
+#[derive(Subcommand, Debug)]
+enum HistoryCommand {
+    /// Stored tracks ranked by any words or phrases (vocabulary syntax), best first.
+    Search(SearchArgs),
+    /// Stored tracks, newest first.
+    List(ListArgs),
+    /// Every stored track as CSV or JSON lines.
+    Export(ExportArgs),
+}
+
+/// Which history and how far back: shared by the history commands and `vocab preview`.
+#[derive(Args, Debug)]
+struct HistoryArgs {
+    /// The daemon's configuration (its state directory holds the history).
+    #[arg(short, long, env = hark::config::CONFIG_ENV)]
+    config: Option<PathBuf>,
+    /// Only tracks since then: a span back from now (7d, 12h) or a time (2026-12-01T08:00:00Z).
+    #[arg(long)]
+    since: Option<String>,
+}
+
+/// Arguments of `hark history search`.
+#[derive(Args, Debug)]
+struct SearchArgs {
+    /// Words or phrases; each is one vocabulary line, and a track's score is their mean.
+    #[arg(required = true)]
+    words: Vec<String>,
+    #[command(flatten)]
+    history: HistoryArgs,
+    /// At most this many tracks.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// A readable table instead of JSON lines.
+    #[arg(long)]
+    pretty: bool,
+}
+
+/// Arguments of `hark history list`.
+#[derive(Args, Debug)]
+struct ListArgs {
+    #[command(flatten)]
+    history: HistoryArgs,
+    /// At most this many tracks (0 = all).
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// A readable table instead of JSON lines.
+    #[arg(long)]
+    pretty: bool,
+}
+
+/// Export formats.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ExportFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Arguments of `hark history export`.
+#[derive(Args, Debug)]
+struct ExportArgs {
+    #[command(flatten)]
+    history: HistoryArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    format: ExportFormat,
 }
 
 /// Arguments of `hark run`.
@@ -161,6 +234,23 @@ struct PackArgs {
 enum VocabCommand {
     /// Show what each tag resolves to; exit non-zero on any error.
     Check(CheckArgs),
+    /// What FILE would have tagged on the stored tracks, against the vocabulary in service.
+    Preview(PreviewArgs),
+}
+
+/// Arguments of `hark vocab preview`.
+#[derive(Args, Debug)]
+struct PreviewArgs {
+    /// The edited vocabulary file.
+    file: PathBuf,
+    #[command(flatten)]
+    history: HistoryArgs,
+    /// Example tracks shown per tag.
+    #[arg(long, default_value_t = 3)]
+    examples: usize,
+    /// JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `hark vocab check`.
@@ -189,6 +279,10 @@ fn main() -> ExitCode {
         Command::Model(ModelCommand::Random(args)) => model_random(args),
         Command::Glove(GloveCommand::Pack(args)) => glove_pack(args),
         Command::Vocab(VocabCommand::Check(args)) => vocab_check(args),
+        Command::Vocab(VocabCommand::Preview(args)) => vocab_preview(args),
+        Command::History(HistoryCommand::Search(args)) => history_search(args),
+        Command::History(HistoryCommand::List(args)) => history_list(args),
+        Command::History(HistoryCommand::Export(args)) => history_export(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -264,6 +358,98 @@ fn vocab_check(args: CheckArgs) -> Result<()> {
             args.file.display(),
             report.errors.len()
         );
+    }
+    Ok(())
+}
+
+/// The history reader of the configured daemon, and the `--since` bound in Unix ms.
+fn history_reader(args: &HistoryArgs) -> Result<(hark::history::Reader, i64)> {
+    let settings = hark::config::Settings::load_from_process(args.config.as_deref())?;
+    let since = hark::history::since_ms(args.since.as_deref(), std::time::SystemTime::now())
+        .map_err(anyhow::Error::msg)?;
+    Ok((hark::history::Reader::from_settings(&settings)?, since))
+}
+
+fn history_search(args: SearchArgs) -> Result<()> {
+    let (reader, since) = history_reader(&args.history)?;
+    let result = reader.search(&args.words, since, args.limit)?;
+    let mut out = std::io::stdout().lock();
+    for hit in &result.hits {
+        hark::history::print::write_hit(&mut out, hit, args.pretty)?;
+    }
+    eprintln!(
+        "{} tracks scored{}",
+        result.scanned.scored,
+        match result.scanned.other_models {
+            0 => String::new(),
+            n => format!("; {n} from other models kept but not scored"),
+        }
+    );
+    Ok(())
+}
+
+fn history_list(args: ListArgs) -> Result<()> {
+    let (reader, since) = history_reader(&args.history)?;
+    let mut out = std::io::stdout().lock();
+    reader.list_marked(since, args.limit, |listed| {
+        hark::history::print::write_listed(&mut out, listed, args.pretty).map_err(|e| e.to_string())
+    })?;
+    Ok(())
+}
+
+fn history_export(args: ExportArgs) -> Result<()> {
+    let (reader, since) = history_reader(&args.history)?;
+    let stdout = std::io::stdout().lock();
+    match args.format {
+        ExportFormat::Jsonl => {
+            let mut out = std::io::BufWriter::new(stdout);
+            reader.list_marked(since, 0, |listed| {
+                hark::history::print::write_listed(&mut out, listed, false)
+                    .map_err(|e| e.to_string())
+            })?;
+            out.flush()?;
+        }
+        ExportFormat::Csv => {
+            let mut out = csv::Writer::from_writer(stdout);
+            out.write_record(hark::history::print::CSV_HEADER)?;
+            reader.list_marked(since, 0, |listed| {
+                out.write_record(hark::history::print::csv_record(listed))
+                    .map_err(|e| e.to_string())
+            })?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+fn vocab_preview(args: PreviewArgs) -> Result<()> {
+    let settings = hark::config::Settings::load_from_process(args.history.config.as_deref())?;
+    let glove = GloveStore::open(&settings.model.glove)?;
+    let report = vocab::check(&args.file, &glove);
+    for e in &report.errors {
+        eprintln!("{e}");
+    }
+    if !report.is_ok() {
+        bail!(
+            "{}: {} error(s); the daemon would keep its current vocabulary",
+            args.file.display(),
+            report.errors.len()
+        );
+    }
+    let (reader, since) = history_reader(&args.history)?;
+    let in_service = load_scorer(&reader.model, &reader.glove, &settings.model.vocabulary)?;
+    let proposed = load_scorer(&reader.model, &reader.glove, &args.file)?;
+    let preview = reader.preview(&in_service.scorer, &proposed.scorer, since, args.examples)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string(&preview)?)?;
+    } else {
+        writeln!(
+            out,
+            "{} (edit) against {} (in service)",
+            proposed.identity, in_service.identity
+        )?;
+        hark::history::print::write_preview(&mut out, &preview)?;
     }
     Ok(())
 }

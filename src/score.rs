@@ -40,7 +40,7 @@ pub struct TagSpec {
 }
 
 /// A scored tag as published.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TagScore {
     /// The tag's label.
     pub tag: String,
@@ -160,6 +160,18 @@ impl Scorer {
             .chunks_exact(self.dim)
             .map(|row| dot(row, track) / norm)
             .collect())
+    }
+
+    /// The mean of the tags' unit embeddings: `cosine_to(direction, x)` is the mean of the
+    /// tags' cosines with `x`, in one dot product instead of one per tag.
+    pub fn mean_direction(&self) -> Vec<f32> {
+        let mut mean = vec![0.0; self.dim];
+        for row in self.unit_rows.chunks_exact(self.dim) {
+            mean.iter_mut().zip(row).for_each(|(m, r)| *m += r);
+        }
+        let n = self.tags.len().max(1) as f32;
+        mean.iter_mut().for_each(|m| *m /= n);
+        mean
     }
 
     /// Every tag with its score, best first (ties keep vocabulary order).

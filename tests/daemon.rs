@@ -892,3 +892,151 @@ fn non_finite_float_input_does_not_kill_the_pipeline() {
         summary(&tracks)
     );
 }
+
+/// Decodes a track message's `embedding` field as the README tells a fleet consumer to.
+fn decode_embedding(track: &Value) -> Vec<f32> {
+    use base64::Engine;
+    let e = &track["embedding"];
+    assert_eq!(e["format"], "f16le", "{track}");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(e["base64"].as_str().expect("base64 text"))
+        .expect("valid base64");
+    let values: Vec<f32> = bytes
+        .chunks_exact(2)
+        .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+        .collect();
+    assert_eq!(values.len() as u64, e["dim"].as_u64().unwrap());
+    values
+}
+
+#[test]
+fn a_radio_box_reports_dead_air_clipping_and_its_history_database_over_mqtt() {
+    let rt = runtime();
+    let broker = Mosquitto::start(BrokerConfig::default());
+    let device = "dev-health";
+    let mut collector = rt.block_on(Collector::start(
+        broker.port(),
+        ClientOptions::new("watch-health"),
+        &["hark/dev-health/#", "homeassistant/#"],
+        COLLECTOR_LIFETIME,
+    ));
+    let state = tempfile::tempdir().unwrap();
+    // A history file that is not a database: moved aside, said on diagnostic/history.
+    std::fs::write(state.path().join("history.sqlite"), vec![7u8; 8192]).unwrap();
+    let config = with_mqtt(stdin_config(state.path()), broker.port(), device)
+        .set("health.dead_air_s", 5.0)
+        .set("health.clipping_clear_s", 6.0)
+        .set("mqtt.track_embedding", true);
+    let config = config.set("mqtt.home_assistant", {
+        let mut t = toml::Table::new();
+        t.insert("enabled".into(), true.into());
+        toml::Value::Table(t)
+    });
+    let mut daemon = Daemon::start(&config, &[]);
+    let health_topic = "hark/dev-health/health";
+    let flags = |m: &Message| {
+        let v = m.json();
+        (
+            v["dead_air"].as_bool().unwrap(),
+            v["clipping"].as_bool().unwrap(),
+            v["source_lost"].as_bool().unwrap(),
+        )
+    };
+    // `health` is a retained state (the latest wins), so each stage of audio is fed only
+    // once the state before it is on the broker.
+    let clipped: Vec<f32> = demo_part(42.0, 46.0)
+        .iter()
+        .map(|x| (x * 30.0).clamp(-1.0, 1.0))
+        .collect();
+    let mut music_silence = demo_part(0.0, 12.0).to_vec();
+    music_silence.extend(zeros(8.0));
+    let stages: [(Vec<f32>, (bool, bool, bool)); 5] = [
+        (Vec::new(), (false, false, false)),
+        (music_silence, (true, false, false)),
+        (demo_part(40.0, 42.0).to_vec(), (false, false, false)),
+        (clipped, (false, true, false)),
+        (demo_part(46.0, 58.0).to_vec(), (false, false, false)),
+    ];
+    for (i, (audio, want)) in stages.iter().enumerate() {
+        daemon.feed(audio);
+        assert!(
+            rt.block_on(collector.wait_for(WAIT, |seen| {
+                seen.iter().filter(|m| m.topic == health_topic).count() > i
+            })),
+            "health stage {i}: {:?}\n{}",
+            collector
+                .on(health_topic)
+                .iter()
+                .map(|m| m.text())
+                .collect::<Vec<_>>(),
+            daemon.log()
+        );
+        assert_eq!(flags(collector.on(health_topic)[i]), *want, "stage {i}");
+    }
+    daemon.close_stdin();
+    let status = daemon.wait_exit(WAIT);
+    assert!(status.success(), "{status}\n{}", daemon.log());
+    let tracks = daemon.tracks();
+    assert_eq!(tracks.len(), 2, "{:#?}", summary(&tracks));
+    assert_eq!(
+        collector.on(health_topic).len(),
+        stages.len(),
+        "no other change"
+    );
+    let raised = collector.on(health_topic)[1].json();
+    // Silence starts at 12 s; dead air is raised once it has lasted 5 s.
+    let at = f(&raised, "changed_at_s");
+    assert!((17.0..=18.5).contains(&at), "dead air raised at {at}");
+
+    // Home Assistant: the tags sensor and a binary sensor per alarm, on the health topic.
+    for key in ["dead_air", "clipping", "source_lost"] {
+        let topic = format!("homeassistant/binary_sensor/{device}/{key}/config");
+        let config = collector.on(&topic);
+        assert!(!config.is_empty(), "{topic} announced");
+        assert_eq!(config[0].json()["state_topic"], health_topic);
+    }
+
+    // The corrupt history was moved aside and said so, retained.
+    let diag = "hark/dev-health/diagnostic/history";
+    assert!(rt.block_on(collector.wait_for(WAIT, |seen| seen.iter().any(|m| m.topic == diag))));
+    let notice = collector.on(diag)[0].json();
+    assert!(
+        notice["moved_to"].as_str().unwrap().contains(".corrupt-"),
+        "{notice}"
+    );
+
+    // Fleet: the embedding in the track message decodes to the model's D values.
+    let track_topic = "hark/dev-health/track";
+    assert!(
+        rt.block_on(collector.wait_for(WAIT, |seen| delivered_ids(seen, track_topic).len() == 2))
+    );
+    for t in &tracks {
+        let e = decode_embedding(t);
+        assert_eq!(e.len(), 100);
+        assert!(e.iter().all(|x| x.is_finite()) && e.iter().any(|x| *x != 0.0));
+    }
+    let published = collector.on(track_topic)[0].json();
+    assert_eq!(published["embedding"], tracks[0]["embedding"]);
+    rt.block_on(collector.stop());
+
+    // Retained: a newcomer gets the last health state and the history notice at once.
+    let late = rt.block_on(async {
+        let mut c = Collector::start(
+            broker.port(),
+            ClientOptions::new("late-health"),
+            &[health_topic, diag],
+            COLLECTOR_LIFETIME,
+        )
+        .await;
+        c.wait_for(WAIT, |seen| seen.len() >= 2).await;
+        let got: Vec<Message> = c.seen.clone();
+        c.stop().await;
+        got
+    });
+    assert!(late.iter().all(|m| m.retain));
+    let last = late
+        .iter()
+        .find(|m| m.topic == health_topic)
+        .expect("retained health");
+    assert_eq!(flags(last), (false, false, false));
+}

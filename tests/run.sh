@@ -12,4 +12,6 @@ source train/env.sh
 # As root the package test installs, upgrades and purges the .deb for real; it must not
 # quietly skip here.
 if [ "$(id -u)" = 0 ]; then export REQUIRE_HARK_PACKAGE_TEST=1; fi
+# setup.sh installed chromium and chromium-driver: the browser test must run, not skip.
+export REQUIRE_BROWSER_TEST=1
 cargo test --workspace --locked

@@ -18,6 +18,8 @@ pub struct MessageContext {
     pub model: String,
     /// Wall time of stream time zero.
     pub wall_origin: SystemTime,
+    /// Carry the track embedding in track messages (`mqtt.track_embedding`).
+    pub include_embedding: bool,
 }
 
 impl MessageContext {
@@ -51,6 +53,35 @@ pub struct TrackMessage {
     /// Its tags, as `hark tag` reports a file's.
     #[serde(flatten)]
     pub tagged: TrackTags,
+    /// The track embedding, with `mqtt.track_embedding`: a consumer can score it with words
+    /// of its own (with the same model's word branch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<EmbeddingField>,
+}
+
+/// A track embedding in a message: `dim` little-endian IEEE 754 half floats, base64
+/// (standard alphabet, padded). Decode: base64 → bytes → `dim` × f16 LE → f32.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmbeddingField {
+    /// Always `f16le`.
+    pub format: &'static str,
+    /// Number of values.
+    pub dim: usize,
+    /// The values.
+    pub base64: String,
+}
+
+impl EmbeddingField {
+    /// Encodes `embedding`.
+    pub fn new(embedding: &[f32]) -> Self {
+        use base64::Engine;
+        let bytes = crate::history::store::f16_blob(embedding);
+        Self {
+            format: "f16le",
+            dim: embedding.len(),
+            base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
 }
 
 impl TrackMessage {
@@ -72,6 +103,9 @@ impl TrackMessage {
                 ctx.model.clone(),
                 scored.vocabulary.clone(),
             ),
+            embedding: ctx
+                .include_embedding
+                .then(|| EmbeddingField::new(&t.embedding)),
         }
     }
 }
@@ -159,6 +193,7 @@ mod tests {
             device: "radio-1".into(),
             model: "m@1".into(),
             wall_origin: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            include_embedding: false,
         };
         let scored = ScoredTrack {
             track: FinishedTrack {
@@ -179,6 +214,7 @@ mod tests {
                 },
             ],
             vocabulary: "v#1".into(),
+            windows: None,
         };
         let json = serde_json::to_value(TrackMessage::new(&ctx, &scored)).unwrap();
         assert_eq!(json["started_at"], "2023-11-14T22:13:21.500Z");

@@ -12,6 +12,8 @@
 //! A live device never waits (audio past the queue limit is dropped, counted and reported as
 //! a gap); a file or pipe waits instead, so it loses nothing.
 
+pub mod health;
+pub mod live;
 pub mod messages;
 pub mod pipeline;
 pub mod supervisor;
@@ -20,11 +22,13 @@ pub mod workers;
 
 use crate::audio::source::{run_source, SourceEvent, SourceStats};
 use crate::config::{Settings, SourceKind};
+use crate::history::HistoryWriter;
 use crate::model::Model;
 use crate::mqtt::{Publisher, PublisherHandle};
 use crate::score::Selection;
 use crate::vocab::glove::GloveStore;
 use crate::vocab::{load_scorer, VocabLoadError};
+use live::Live;
 use messages::MessageContext;
 use pipeline::{Pipeline, PipelineSettings};
 use std::sync::atomic::AtomicBool;
@@ -51,6 +55,9 @@ pub enum DaemonError {
     /// A pipeline thread panicked or failed; the service manager should restart the daemon.
     #[error("pipeline failed: {0}")]
     Worker(String),
+    /// The web server could not start (its address is taken or not on this machine).
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
 }
 
 /// Runs the daemon until a signal, a shutdown, or (with `exit_at_end`) the end of the input.
@@ -70,10 +77,19 @@ async fn run_async(settings: Settings) -> Result<(), DaemonError> {
     let publisher = start_publisher(&settings)?;
     let mqtt = publisher.as_ref().map(|(h, _)| h.clone());
     let (threads, supervisor) = start_pipeline(&settings, &loaded, mqtt)?;
+    let web = crate::web::start(
+        &settings,
+        supervisor.live.clone(),
+        history_reader(&settings, &loaded),
+    )
+    .await?;
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     tracing::info!(ready_ms = started.elapsed().as_millis() as u64, "READY");
     let ending = supervisor.run().await;
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    if let Some(web) = web {
+        web.abort();
+    }
     join_threads(threads).await;
     if let Some((handle, task)) = publisher {
         if let Err(e) = handle.shutdown().await {
@@ -85,6 +101,17 @@ async fn run_async(settings: Settings) -> Result<(), DaemonError> {
         Ending::Clean => Ok(()),
         Ending::WorkerFailed(why) => Err(DaemonError::Worker(why)),
     }
+}
+
+/// What the web page reads the history through, when it is on: the model and store already
+/// loaded, and the selection rule the pipeline applies.
+fn history_reader(settings: &Settings, loaded: &Loaded) -> Option<crate::history::Reader> {
+    settings.history.enabled.then(|| crate::history::Reader {
+        path: crate::history::path_in(&settings.daemon.state_dir),
+        model: loaded.model.clone(),
+        glove: loaded.glove.clone(),
+        selection: pipeline_settings(settings, &loaded.model).selection,
+    })
 }
 
 /// Everything loaded before READY=1.
@@ -166,28 +193,66 @@ fn start_pipeline(
             device: settings.device_id(),
             model: loaded.model.identity(),
             wall_origin: SystemTime::now(),
+            include_embedding: settings.mqtt.track_embedding,
         },
     };
     let worker = spawn_pipeline(settings, loaded, links, exits_tx)?;
+    let reloader = Reloader {
+        model: loaded.model.clone(),
+        glove: loaded.glove.clone(),
+        path: settings.model.vocabulary.clone(),
+        slot: loaded.slot.clone(),
+    };
+    let history = start_history(settings, mqtt.clone())?;
+    let live = Arc::new(Live::new(
+        settings.device_id(),
+        loaded.model.identity(),
+        (stats.clone(), source_stats.clone()),
+        history.as_ref().map(HistoryWriter::stats),
+        mqtt.clone(),
+        reloader.clone(),
+    ));
     let supervisor = Supervisor {
         out,
         commands,
         exits,
         stop,
         heartbeat,
-        reloader: Reloader {
-            model: loaded.model.clone(),
-            glove: loaded.glove.clone(),
-            path: settings.model.vocabulary.clone(),
-            slot: loaded.slot.clone(),
-        },
+        reloader,
         watch_vocabulary: settings.model.watch_vocabulary,
         mqtt,
         print_tracks: settings.daemon.print_tracks,
         exit_at_end: settings.daemon.exit_at_end && settings.source.kind != SourceKind::Alsa,
         stats: (stats, source_stats),
+        history,
+        live,
     };
     Ok((vec![("source", source), ("pipeline", worker)], supervisor))
+}
+
+/// Starts the history writer when `history.enabled`; its notices (a corrupt file moved
+/// aside, writes failing and recovering) are logged by the writer and published, retained,
+/// on `diagnostic/history`.
+fn start_history(
+    settings: &Settings,
+    mqtt: Option<PublisherHandle>,
+) -> Result<Option<HistoryWriter>, DaemonError> {
+    if !settings.history.enabled {
+        return Ok(None);
+    }
+    let path = crate::history::path_in(&settings.daemon.state_dir);
+    tracing::info!(file = %path.display(), "track history on");
+    let notices = move |notice: crate::history::HistoryNotice| {
+        if let Some(h) = &mqtt {
+            let payload = serde_json::to_value(&notice).unwrap_or_default();
+            if let Err(e) = h.publish_retained_suffix("diagnostic/history", &payload) {
+                tracing::debug!(error = %e, "history diagnostic not sent");
+            }
+        }
+    };
+    HistoryWriter::start(path, settings.history.clone(), notices)
+        .map(Some)
+        .map_err(|e| DaemonError::Runtime(e.to_string()))
 }
 
 /// Starts the pipeline thread around a [`Pipeline`] built from the configuration and model.
@@ -247,6 +312,8 @@ fn pipeline_settings(settings: &Settings, model: &Model) -> PipelineSettings {
         },
         now_interval_s: settings.tags.now_interval_s,
         tracks: settings.tracks.clone(),
+        keep_window_embeddings: settings.history.enabled && settings.history.window_embeddings,
+        health: settings.health.clone(),
     }
 }
 

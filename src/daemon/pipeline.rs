@@ -3,6 +3,7 @@
 //! segmenter and the scorer, so every behaviour of the stream is a plain function call in a
 //! unit test; the threads around it only move events.
 
+use super::health::{HealthMonitor, HealthSettings, HealthState};
 use super::vocabulary::VocabularySlot;
 use crate::audio::source::{AudioChunk, SourceEvent};
 use crate::frontend::{FrontendParams, StreamingFrontend};
@@ -22,6 +23,10 @@ pub struct PipelineSettings {
     pub now_interval_s: f64,
     /// The segmenter's boundary rules.
     pub tracks: SegmenterParams,
+    /// Hand each finished track its window embeddings too (`history.window_embeddings`).
+    pub keep_window_embeddings: bool,
+    /// Dead air and clipping rules.
+    pub health: HealthSettings,
 }
 
 /// What came out of one push into the pipeline.
@@ -33,6 +38,8 @@ pub enum PipelineEvent {
         start_s: f64,
         /// Stream time just past its last sample.
         end_s: f64,
+        /// Seconds the encoder took on it (wall clock), for the latency histogram.
+        encode_s: f64,
     },
     /// The encoder failed on a window; it was skipped.
     EncoderFailed(String),
@@ -42,6 +49,8 @@ pub enum PipelineEvent {
     ShortTrack(FinishedTrack),
     /// Provisional tags of the track in progress.
     Now(NowUpdate),
+    /// The input's health changed (dead air, clipping, source lost).
+    Health(HealthState),
     /// Audio was lost: the stream clock jumped over it and the track in progress ended.
     Gap {
         /// Stream time where the audio stopped.
@@ -60,6 +69,8 @@ pub struct ScoredTrack {
     pub tags: Vec<TagScore>,
     /// Identity of the vocabulary that chose them.
     pub vocabulary: String,
+    /// The embeddings of the windows inside the track, with `keep_window_embeddings`.
+    pub windows: Option<Vec<Vec<f32>>>,
 }
 
 /// Provisional tags of the track in progress.
@@ -132,6 +143,9 @@ pub struct Pipeline {
     frontend: Option<RateFrontend>,
     last_window_end_s: f64,
     next_now_s: f64,
+    health: HealthMonitor,
+    /// Recent windows (start, end, embedding), kept only with `keep_window_embeddings`.
+    kept_windows: std::collections::VecDeque<(f64, f64, Vec<f32>)>,
 }
 
 impl Pipeline {
@@ -143,7 +157,9 @@ impl Pipeline {
     ) -> Self {
         let segmenter = Segmenter::new(settings.tracks.clone(), model.manifest.embedding_dim);
         let next_now_s = settings.now_interval_s;
+        let health = HealthMonitor::new(settings.health.clone());
         Self {
+            health,
             model,
             vocabulary,
             settings,
@@ -152,6 +168,7 @@ impl Pipeline {
             frontend: None,
             last_window_end_s: 0.0,
             next_now_s,
+            kept_windows: std::collections::VecDeque::new(),
         }
     }
 
@@ -195,6 +212,12 @@ impl Pipeline {
             return;
         }
         self.levels(&chunk, events);
+        if let Some(state) = self
+            .health
+            .audio(&chunk.samples, chunk.rate, self.clock.now_s())
+        {
+            events.push(PipelineEvent::Health(state));
+        }
         self.clock.advance(chunk.samples.len(), chunk.rate);
         let hop_s = self.hop_s();
         let Some(fe) = self.frontend.as_mut() else {
@@ -250,9 +273,24 @@ impl Pipeline {
     fn window(&mut self, start_s: f64, mel: &[f32], events: &mut Vec<PipelineEvent>) {
         let end_s = start_s + window_s(&self.model.manifest.frontend);
         self.last_window_end_s = end_s;
+        let encode_start = std::time::Instant::now();
         match self.model.audio.embed(mel, 1) {
             Ok(embedding) => {
-                events.push(PipelineEvent::Window { start_s, end_s });
+                let encode_s = encode_start.elapsed().as_secs_f64();
+                events.push(PipelineEvent::Window {
+                    start_s,
+                    end_s,
+                    encode_s,
+                });
+                if self.settings.keep_window_embeddings {
+                    // A track never outlasts max_track_s: older windows can go.
+                    let horizon = start_s - self.settings.tracks.max_track_s - 60.0;
+                    while self.kept_windows.front().is_some_and(|w| w.1 < horizon) {
+                        self.kept_windows.pop_front();
+                    }
+                    self.kept_windows
+                        .push_back((start_s, end_s, embedding.clone()));
+                }
                 let outcome = self.segmenter.push_window(start_s, end_s, &embedding);
                 self.report(outcome, events);
             }
@@ -270,6 +308,9 @@ impl Pipeline {
             at_s: self.clock.now_s(),
             seconds,
         });
+        if let Some(state) = self.health.gap(seconds, self.clock.now_s()) {
+            events.push(PipelineEvent::Health(state));
+        }
         self.close(Boundary::Gap, events);
         self.clock.skip(seconds);
         // Windows never straddle the hole: the next audio starts a fresh front-end.
@@ -289,13 +330,32 @@ impl Pipeline {
         }
         if let Some(track) = outcome.finished {
             let (tags, vocabulary) = self.tags(&track.embedding);
+            let windows = self.take_windows(&track);
             events.push(PipelineEvent::Track(ScoredTrack {
                 track,
                 tags,
                 vocabulary,
+                windows,
             }));
             self.next_now_s = self.clock.now_s() + self.settings.now_interval_s;
         }
+    }
+
+    /// The kept windows that lie inside `track`; windows starting before its end are done.
+    fn take_windows(&mut self, track: &FinishedTrack) -> Option<Vec<Vec<f32>>> {
+        if !self.settings.keep_window_embeddings {
+            return None;
+        }
+        const EPS: f64 = 1e-6;
+        let inside = self
+            .kept_windows
+            .iter()
+            .filter(|(s, e, _)| *s >= track.start_s - EPS && *e <= track.end_s + EPS)
+            .map(|(_, _, w)| w.clone())
+            .collect();
+        self.kept_windows
+            .retain(|(s, _, _)| *s >= track.end_s - EPS);
+        Some(inside)
     }
 
     fn maybe_now(&mut self, events: &mut Vec<PipelineEvent>) {
@@ -391,6 +451,8 @@ pub(crate) mod tests {
     /// Every tag reported; only silence, gaps and commands cut tracks.
     pub(crate) fn settings() -> PipelineSettings {
         PipelineSettings {
+            keep_window_embeddings: false,
+            health: HealthSettings::default(),
             hop_frames: 65,
             selection: Selection {
                 threshold: -1.0,

@@ -2,10 +2,14 @@
 //! MQTT commands and file edits into orders, pings the systemd watchdog while the pipeline
 //! lives, and decides how the daemon ends — cleanly, or non-zero when a worker failed.
 
+use super::live::Live;
 use super::messages::DiagnosticMessage;
 use super::vocabulary::{self, Reloader};
-use super::workers::{Heartbeat, Output, PipelineCommand, PipelineStats, WorkerExit};
+use super::workers::{
+    FinishedOutput, Heartbeat, Output, PipelineCommand, PipelineStats, WorkerExit,
+};
 use crate::audio::source::SourceStats;
+use crate::history::{HistoryRecord, HistoryWriter};
 use crate::mqtt::{Command, PublisherHandle};
 use crossbeam_channel::Sender;
 use std::io::Write;
@@ -48,6 +52,10 @@ pub struct Supervisor {
     pub exit_at_end: bool,
     /// Counters for the periodic log.
     pub stats: (Arc<PipelineStats>, Arc<SourceStats>),
+    /// The track history, when it is on.
+    pub history: Option<HistoryWriter>,
+    /// What the web page and `/metrics` read.
+    pub live: Arc<Live>,
 }
 
 /// The loop's mutable state, apart from its inputs.
@@ -73,6 +81,8 @@ impl Supervisor {
         let mut watchdog = Watchdog::from_env();
         let mut report = tokio::time::interval(Duration::from_secs(60));
         report.tick().await;
+        // Every alarm starts clear: consumers (Home Assistant) see a state from the start.
+        self.publish_health(&self.live.health());
         loop {
             tokio::select! {
                 out = self.out.recv(), if state.pipeline_open => {
@@ -131,14 +141,43 @@ impl Supervisor {
         }
     }
 
+    /// Hands a published track to the history writer (which never makes us wait).
+    fn keep(&self, finished: FinishedOutput) {
+        let Some(history) = &self.history else {
+            return;
+        };
+        let started_ms = humantime::parse_rfc3339(&finished.message.started_at)
+            .map(crate::history::store::unix_ms)
+            .unwrap_or_else(|_| crate::history::store::unix_ms(std::time::SystemTime::now()));
+        let windows = finished
+            .windows
+            .as_deref()
+            .and_then(crate::history::WindowEmbeddings::quantize);
+        history.record(HistoryRecord {
+            started_ms,
+            model: finished.message.tagged.model.clone(),
+            message: finished.message,
+            embedding: finished.embedding,
+            windows,
+        });
+    }
+
     /// Handles one pipeline output; true when the loop should end.
     async fn on_output(&mut self, out: Option<Output>, state: &mut State) -> bool {
         match out {
-            Some(Output::Track(message)) => {
-                self.on_track(&message).await;
+            Some(Output::Track(finished)) => {
+                self.live.track_finished(&finished.message);
+                self.on_track(&finished.message).await;
+                self.keep(*finished);
+                false
+            }
+            Some(Output::Health(health)) => {
+                self.publish_health(&health);
+                self.live.set_health(health);
                 false
             }
             Some(Output::Now(message)) => {
+                self.live.set_now(message.clone());
                 if let Some(h) = &self.mqtt {
                     let payload = serde_json::to_value(&message).unwrap_or_default();
                     if let Err(e) = h.publish_now(&payload) {
@@ -216,8 +255,21 @@ impl Supervisor {
     async fn reload(&self, why: &'static str) {
         let reloader = self.reloader.clone();
         match tokio::task::spawn_blocking(move || reloader.reload(why)).await {
-            Ok(message) => self.publish_diagnostic(&message),
+            Ok(message) => {
+                self.live.reloaded(message.ok);
+                self.publish_diagnostic(&message)
+            }
             Err(e) => tracing::error!(error = %e, "vocabulary reload task failed"),
+        }
+    }
+
+    /// Publishes the input's health (retained), read by Home Assistant's binary sensors.
+    fn publish_health(&self, health: &super::health::HealthState) {
+        if let Some(h) = &self.mqtt {
+            let payload = serde_json::to_value(health).unwrap_or_default();
+            if let Err(e) = h.publish_retained_suffix("health", &payload) {
+                tracing::debug!(error = %e, "health not sent");
+            }
         }
     }
 
@@ -260,6 +312,10 @@ impl Supervisor {
         while let Ok(Some(exit)) = tokio::time::timeout_at(deadline, self.exits.recv()).await {
             self.on_exit(exit, &mut state);
         }
+        if let Some(history) = self.history.take() {
+            let _ =
+                tokio::task::spawn_blocking(move || history.close(Duration::from_secs(3))).await;
+        }
         self.log_stats();
         match state.failure {
             Some(why) => Ending::WorkerFailed(why),
@@ -283,6 +339,19 @@ impl Supervisor {
             outbox = self.mqtt.as_ref().map(|h| h.outbox_len()).unwrap_or(0),
             "pipeline counters"
         );
+        if let Some(h) = self.live.history.as_ref() {
+            let written = n(&h.written);
+            tracing::info!(
+                tracks_written = written,
+                tracks_dropped = n(&h.dropped),
+                failures = n(&h.failures),
+                tracks_stored = n(&h.tracks),
+                database_bytes = n(&h.used_bytes),
+                bytes_written = n(&h.bytes_written),
+                bytes_written_per_track = n(&h.bytes_written) / written.max(1),
+                "history counters"
+            );
+        }
     }
 }
 
@@ -428,6 +497,7 @@ mod tests {
                 device: "test".into(),
                 model: parts.model.identity(),
                 wall_origin: SystemTime::now(),
+                include_embedding: false,
             },
         };
         let pipeline = Pipeline::new(
@@ -440,23 +510,34 @@ mod tests {
             Ok(())
         })
         .unwrap();
+        let reloader = Reloader {
+            model: parts.model.clone(),
+            glove: parts.glove.clone(),
+            path: parts.dir.path().join("v.txt"),
+            slot,
+        };
+        let live = Arc::new(Live::new(
+            "test".into(),
+            parts.model.identity(),
+            stats.clone(),
+            None,
+            None,
+            reloader.clone(),
+        ));
         Supervisor {
             out,
             commands,
             exits,
             stop,
             heartbeat,
-            reloader: Reloader {
-                model: parts.model.clone(),
-                glove: parts.glove.clone(),
-                path: parts.dir.path().join("v.txt"),
-                slot,
-            },
+            reloader,
             watch_vocabulary: false,
             mqtt: None,
             print_tracks: false,
             exit_at_end: true,
             stats,
+            history: None,
+            live,
         }
     }
 

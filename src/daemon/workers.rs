@@ -67,7 +67,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Counters of the running pipeline, logged periodically and at exit.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PipelineStats {
     /// Windows embedded.
     pub windows: AtomicU64,
@@ -79,6 +79,23 @@ pub struct PipelineStats {
     pub tracks_short: AtomicU64,
     /// Gaps in the audio (device lost, pipeline full).
     pub gaps: AtomicU64,
+    /// Seconds the encoder took per window (`hark_encoder_seconds` on `/metrics`).
+    pub encoder_seconds: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for PipelineStats {
+    fn default() -> Self {
+        // 1 ms to about 4 s: a desktop core encodes a window in milliseconds, a Pi in tenths.
+        let buckets = prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 13);
+        Self {
+            windows: AtomicU64::new(0),
+            encoder_failures: AtomicU64::new(0),
+            tracks: AtomicU64::new(0),
+            tracks_short: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
+            encoder_seconds: prometheus_client::metrics::histogram::Histogram::new(buckets),
+        }
+    }
 }
 
 /// The liveness beat of the pipeline thread, read by the watchdog.
@@ -118,13 +135,27 @@ pub enum PipelineCommand {
     NewTrack,
 }
 
+/// A finished track as the async side receives it: the message, and the embeddings the
+/// history keeps.
+#[derive(Debug)]
+pub struct FinishedOutput {
+    /// The message to print and publish.
+    pub message: TrackMessage,
+    /// The track's mean embedding.
+    pub embedding: Vec<f32>,
+    /// Its window embeddings, when they are kept.
+    pub windows: Option<Vec<Vec<f32>>>,
+}
+
 /// What the pipeline thread hands the async side.
 #[derive(Debug)]
 pub enum Output {
-    /// A finished track to print and publish.
-    Track(TrackMessage),
+    /// A finished track to print, publish and keep.
+    Track(Box<FinishedOutput>),
     /// Provisional tags.
     Now(NowMessage),
+    /// The input's health changed.
+    Health(super::health::HealthState),
     /// The input ended or the daemon is stopping; nothing follows.
     Finished,
 }
@@ -183,8 +214,9 @@ pub fn run_pipeline(mut pipeline: Pipeline, links: PipelineLinks) {
 fn forward(links: &PipelineLinks, events: Vec<PipelineEvent>) -> bool {
     for event in events {
         let output = match event {
-            PipelineEvent::Window { .. } => {
+            PipelineEvent::Window { encode_s, .. } => {
                 links.stats.windows.fetch_add(1, Ordering::Relaxed);
+                links.stats.encoder_seconds.observe(encode_s);
                 continue;
             }
             PipelineEvent::EncoderFailed(e) => {
@@ -208,7 +240,21 @@ fn forward(links: &PipelineLinks, events: Vec<PipelineEvent>) -> bool {
             }
             PipelineEvent::Track(t) => {
                 links.stats.tracks.fetch_add(1, Ordering::Relaxed);
-                Output::Track(TrackMessage::new(&links.context, &t))
+                Output::Track(Box::new(FinishedOutput {
+                    message: TrackMessage::new(&links.context, &t),
+                    embedding: t.track.embedding,
+                    windows: t.windows,
+                }))
+            }
+            PipelineEvent::Health(h) => {
+                tracing::info!(
+                    dead_air = h.dead_air,
+                    clipping = h.clipping,
+                    source_lost = h.source_lost,
+                    level_dbfs = h.level_dbfs,
+                    "input health changed"
+                );
+                Output::Health(h)
             }
             PipelineEvent::Now(n) => {
                 // `now` is a hint: when the async side is busy, the next one will do.

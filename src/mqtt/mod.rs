@@ -167,6 +167,9 @@ pub struct MqttSettings {
     pub keep_alive_secs: u16,
     /// Listen on `{prefix}/{device}/cmd/#` for commands.
     pub commands: bool,
+    /// Carry each track's embedding in its `track` message (base64 f16), so a central
+    /// consumer can store and re-score a fleet's history with words of its own.
+    pub track_embedding: bool,
     /// TLS; `None` for plain TCP.
     pub tls: Option<TlsSettings>,
     /// Home Assistant discovery (off unless `enabled`).
@@ -211,6 +214,7 @@ impl Default for MqttSettings {
             password_file: None,
             keep_alive_secs: 30,
             commands: false,
+            track_embedding: false,
             tls: None,
             home_assistant: HaSettings::default(),
             state_dir: PathBuf::new(),
@@ -378,6 +382,8 @@ pub struct Topics {
     pub now: String,
     /// `{prefix}/{device}/diagnostic`.
     pub diagnostic: String,
+    /// `{prefix}/{device}/health` (retained: dead air, clipping, source lost).
+    pub health: String,
     /// `{prefix}/{device}/cmd/` (commands are this plus a name).
     pub cmd_prefix: String,
     /// `{prefix}/{device}/`, the base of every suffix.
@@ -393,6 +399,7 @@ impl Topics {
             track: format!("{base}/track"),
             now: format!("{base}/now"),
             diagnostic: format!("{base}/diagnostic"),
+            health: format!("{base}/health"),
             cmd_prefix: format!("{base}/cmd/"),
             base: format!("{base}/"),
         }
@@ -463,7 +470,7 @@ impl Publisher {
         let counters = Arc::new(Counters::default());
         let (req_tx, req_rx) = mpsc::channel(256);
         let (now_tx, now_rx) = watch::channel(None);
-        let (diag_tx, diag_rx) = watch::channel(None);
+        let (retained_tx, retained_rx) = watch::channel(RetainedSet::new());
         let commands = settings.commands.then(|| broadcast::channel(64).0);
         tracing::info!(
             host = %settings.host,
@@ -482,7 +489,7 @@ impl Publisher {
             counters: Arc::clone(&counters),
             requests: req_rx,
             now: now_rx,
-            diagnostic: diag_rx,
+            retained: retained_rx,
             commands: commands.clone(),
         });
         let task = runtime.spawn(session.run());
@@ -492,12 +499,15 @@ impl Publisher {
             counters,
             requests: req_tx,
             now: Arc::new(now_tx),
-            diagnostic: Arc::new(diag_tx),
+            retained: Arc::new(retained_tx),
             commands,
         };
         Ok((handle, task))
     }
 }
+
+/// Retained messages to keep on the broker: topic to payload (the latest per topic).
+pub type RetainedSet = std::collections::BTreeMap<String, Arc<Vec<u8>>>;
 
 /// A cheap, clonable handle to a running MQTT session.
 #[derive(Debug, Clone)]
@@ -507,7 +517,7 @@ pub struct PublisherHandle {
     counters: Arc<Counters>,
     requests: mpsc::Sender<Request>,
     now: Arc<watch::Sender<Option<Vec<u8>>>>,
-    diagnostic: Arc<watch::Sender<Option<Vec<u8>>>>,
+    retained: Arc<watch::Sender<RetainedSet>>,
     commands: Option<broadcast::Sender<Command>>,
 }
 
@@ -550,13 +560,32 @@ impl PublisherHandle {
     /// Publishes a retained diagnostic (e.g. vocabulary errors); the latest wins and is
     /// re-sent on every reconnect.
     pub fn publish_diagnostic(&self, payload: &Value) -> Result<(), MqttError> {
-        let bytes = serde_json::to_vec(payload).map_err(|source| MqttError::Json {
-            what: "diagnostic",
-            source,
-        })?;
-        self.diagnostic
-            .send(Some(bytes))
-            .map_err(|_| MqttError::Closed)
+        let topic = self.topics.diagnostic.clone();
+        self.publish_retained(topic, "diagnostic", payload)
+    }
+
+    /// Publishes a retained message on `{prefix}/{device}/{suffix}` (`health`,
+    /// `diagnostic/history`); per topic the latest wins, and all are re-sent on reconnect.
+    pub fn publish_retained_suffix(&self, suffix: &str, payload: &Value) -> Result<(), MqttError> {
+        let topic = self.topics.for_suffix(suffix);
+        self.publish_retained(topic, "retained", payload)
+    }
+
+    fn publish_retained(
+        &self,
+        topic: String,
+        what: &'static str,
+        payload: &Value,
+    ) -> Result<(), MqttError> {
+        let bytes =
+            serde_json::to_vec(payload).map_err(|source| MqttError::Json { what, source })?;
+        if self.retained.is_closed() {
+            return Err(MqttError::Closed);
+        }
+        self.retained.send_modify(|set| {
+            set.insert(topic, Arc::new(bytes));
+        });
+        Ok(())
     }
 
     /// A new receiver of commands, or `None` when commands are off in the settings.

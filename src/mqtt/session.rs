@@ -21,7 +21,7 @@ use tokio_rustls::TlsConnector;
 
 use super::codec::{self, ConnectCode, FrameReader, Incoming, MAX_INCOMING};
 use super::outbox::{Entry, Outbox, ReadError};
-use super::{Command, Counters, MqttSettings, Request, Topics};
+use super::{Command, Counters, MqttSettings, Request, RetainedSet, Topics};
 
 /// A connection that stayed up this long resets the reconnect backoff; shorter ones do not,
 /// so a broker that accepts and then drops us (a duplicate client id) is not hammered.
@@ -41,7 +41,7 @@ pub(crate) struct SessionParts {
     pub counters: Arc<Counters>,
     pub requests: mpsc::Receiver<Request>,
     pub now: watch::Receiver<Option<Vec<u8>>>,
-    pub diagnostic: watch::Receiver<Option<Vec<u8>>>,
+    pub retained: watch::Receiver<RetainedSet>,
     pub commands: Option<broadcast::Sender<Command>>,
 }
 
@@ -127,8 +127,10 @@ pub(crate) struct Session {
     now_open: bool,
     now_dirty: bool,
     last_now_sent: Option<Instant>,
-    diagnostic: watch::Receiver<Option<Vec<u8>>>,
-    diagnostic_open: bool,
+    retained: watch::Receiver<RetainedSet>,
+    retained_open: bool,
+    /// The retained payloads published on the current connection, by topic.
+    retained_sent: HashMap<String, Arc<Vec<u8>>>,
     commands: Option<broadcast::Sender<Command>>,
     /// Messages on disk not yet sent on the current connection, by publishing order.
     pending: BTreeMap<u64, Entry>,
@@ -137,7 +139,8 @@ pub(crate) struct Session {
     shutdown_reply: Option<oneshot::Sender<()>>,
     next_pid: u16,
     /// (topic, payload) of the Home Assistant config and the HA status topic.
-    ha: Option<(String, Vec<u8>, String)>,
+    /// Home Assistant discovery: (config topic, payload) of each entity, and HA's status topic.
+    ha: Option<(Vec<(String, Vec<u8>)>, String)>,
     /// Removes acknowledged files off the session's path; started on the first PUBACK.
     remover: Option<Remover>,
 }
@@ -179,19 +182,18 @@ impl Session {
         let ha = Some(&p.settings.home_assistant)
             .filter(|ha| ha.enabled)
             .and_then(|ha| {
-            let payload = ha.config_payload(&p.settings.device, &p.topics);
-            match serde_json::to_vec(&payload) {
-                Ok(bytes) => Some((
-                    ha.config_topic(&p.settings.device),
-                    bytes,
-                    ha.status_topic(),
-                )),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot serialise Home Assistant discovery config");
-                    None
+                let mut configs = Vec::new();
+                for (topic, payload) in ha.configs(&p.settings.device, &p.topics) {
+                    match serde_json::to_vec(&payload) {
+                        Ok(bytes) => configs.push((topic, bytes)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot serialise Home Assistant discovery config");
+                            return None;
+                        }
+                    }
                 }
-            }
-        });
+                Some((configs, ha.status_topic()))
+            });
         Session {
             settings: Arc::new(p.settings),
             tls: p.tls,
@@ -204,8 +206,9 @@ impl Session {
             now_open: true,
             now_dirty: false,
             last_now_sent: None,
-            diagnostic: p.diagnostic,
-            diagnostic_open: true,
+            retained: p.retained,
+            retained_open: true,
+            retained_sent: HashMap::new(),
             commands: p.commands,
             pending: p.entries.into_iter().map(|e| (e.seq, e)).collect(),
             stopping: None,
@@ -385,7 +388,7 @@ impl Session {
         if self.commands.is_some() {
             filters.push(format!("{}#", self.topics.cmd_prefix));
         }
-        if let Some((_, _, ha_status)) = &self.ha {
+        if let Some((_, ha_status)) = &self.ha {
             filters.push(ha_status.clone());
         }
         if !filters.is_empty() {
@@ -394,17 +397,10 @@ impl Session {
             conn.sub_pid = Some(pid);
         }
         self.announce(conn).await?;
-        let latest_diagnostic = self.diagnostic.borrow_and_update().clone();
-        if let Some(diagnostic) = latest_diagnostic {
-            conn.write(&codec::publish(
-                &self.topics.diagnostic,
-                &diagnostic,
-                None,
-                true,
-                false,
-            )?)
-            .await?;
-        }
+        // Diagnostics and health are re-sent on every connection: a restarted broker that
+        // lost its retained messages has them again.
+        self.retained_sent.clear();
+        self.publish_retained(conn).await?;
         // The latest provisional tags are re-sent (retained) so a restarted broker has them.
         self.now_dirty = self.now.borrow().is_some();
 
@@ -443,14 +439,11 @@ impl Session {
                         self.now_open = false;
                     }
                 }
-                changed = self.diagnostic.changed(), if self.diagnostic_open => {
+                changed = self.retained.changed(), if self.retained_open => {
                     if changed.is_ok() {
-                        let latest = self.diagnostic.borrow_and_update().clone();
-                        if let Some(bytes) = latest {
-                            conn.write(&codec::publish(&self.topics.diagnostic, &bytes, None, true, false)?).await?;
-                        }
+                        self.publish_retained(conn).await?;
                     } else {
-                        self.diagnostic_open = false;
+                        self.retained_open = false;
                     }
                 }
                 () = sleep_until(now_due), if self.now_dirty => {
@@ -479,6 +472,24 @@ impl Session {
     }
 
     /// Publishes `online` and the Home Assistant config (both retained).
+    /// Publishes (retained, QoS 0) every retained payload this connection has not sent yet.
+    async fn publish_retained(&mut self, conn: &mut Conn) -> Result<(), String> {
+        let latest = self.retained.borrow_and_update().clone();
+        for (topic, bytes) in latest {
+            if self
+                .retained_sent
+                .get(&topic)
+                .is_some_and(|sent| Arc::ptr_eq(sent, &bytes))
+            {
+                continue;
+            }
+            conn.write(&codec::publish(&topic, &bytes, None, true, false)?)
+                .await?;
+            self.retained_sent.insert(topic, bytes);
+        }
+        Ok(())
+    }
+
     async fn announce(&mut self, conn: &mut Conn) -> Result<(), String> {
         conn.write(&codec::publish(
             &self.topics.status,
@@ -488,9 +499,11 @@ impl Session {
             false,
         )?)
         .await?;
-        if let Some((topic, payload, _)) = &self.ha {
-            conn.write(&codec::publish(topic, payload, None, true, false)?)
-                .await?;
+        if let Some((configs, _)) = &self.ha {
+            for (topic, payload) in configs {
+                conn.write(&codec::publish(topic, payload, None, true, false)?)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -695,11 +708,7 @@ impl Session {
         payload: &[u8],
         retain: bool,
     ) -> Result<(), String> {
-        if self
-            .ha
-            .as_ref()
-            .is_some_and(|(_, _, status)| status == topic)
-        {
+        if self.ha.as_ref().is_some_and(|(_, status)| status == topic) {
             if payload == b"online" {
                 tracing::info!("Home Assistant came online; re-announcing discovery");
                 self.announce(conn).await?;

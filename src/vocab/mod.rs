@@ -15,4 +15,4 @@ pub use file::{
 pub use glove::{
     pack_text, GloveError, GloveStore, PackOptions, PackStats, PhraseError, RowFormat,
 };
-pub use scorer::{load_scorer, VocabLoadError, VocabularyScorer};
+pub use scorer::{load_scorer, scorer_from_text, VocabLoadError, VocabularyScorer};

@@ -18,7 +18,7 @@ pub enum VocabLoadError {
     #[error(transparent)]
     Glove(#[from] GloveError),
     /// The vocabulary has errors (every one is listed, one per line).
-    #[error("{0}")]
+    #[error(transparent)]
     Vocabulary(#[from] VocabErrors),
     /// Scoring cannot be set up (embedding sizes disagree).
     #[error(transparent)]
@@ -54,6 +54,23 @@ pub fn load_scorer(
     glove: &GloveStore,
     vocabulary: &Path,
 ) -> Result<VocabularyScorer, VocabLoadError> {
+    check_glove(model, glove)?;
+    scorer_from_file(model, glove, &VocabFile::load(vocabulary)?)
+}
+
+/// Resolves and embeds vocabulary text that is not (yet) a file: a web edit before it is
+/// saved, or the words of a history search. `path` names it in errors and the identity.
+pub fn scorer_from_text(
+    model: &Model,
+    glove: &GloveStore,
+    text: &str,
+    path: &Path,
+) -> Result<VocabularyScorer, VocabLoadError> {
+    check_glove(model, glove)?;
+    scorer_from_file(model, glove, &VocabFile::parse(text, path)?)
+}
+
+fn check_glove(model: &Model, glove: &GloveStore) -> Result<(), VocabLoadError> {
     let m = &model.manifest;
     if glove.dim() != m.glove_dim {
         return Err(VocabLoadError::GloveMismatch {
@@ -67,7 +84,16 @@ pub fn load_scorer(
     if glove.identity() != m.glove {
         tracing::warn!(store = glove.identity(), model = %m.glove, "GloVe store identity differs from the model's; tags may be meaningless");
     }
-    let resolved = VocabFile::load(vocabulary)?.resolve(glove)?;
+    Ok(())
+}
+
+fn scorer_from_file(
+    model: &Model,
+    glove: &GloveStore,
+    file: &VocabFile,
+) -> Result<VocabularyScorer, VocabLoadError> {
+    let m = &model.manifest;
+    let resolved = file.resolve(glove)?;
     let tags = resolved.tags();
     let mut vectors = Vec::with_capacity(tags.len() * glove.dim());
     for t in tags {
@@ -86,7 +112,8 @@ pub fn load_scorer(
         })
         .collect();
     let scorer = Scorer::new(specs, &embeddings, m.embedding_dim)?;
-    let name = vocabulary
+    let name = file
+        .path()
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
