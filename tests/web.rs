@@ -352,6 +352,8 @@ fn check_metrics(addr: SocketAddr, auth: Option<(&str, &str)>, tracks: &[Value])
     assert!(metric(&m, "hark_history_db_bytes", &[]) > 0.0);
     assert_eq!(metric(&m, "hark_history_ok", &[]), 1.0);
     assert_eq!(metric(&m, "hark_source_lost", &[]), 0.0);
+    let level = metric(&m, "hark_input_level_dbfs", &[]);
+    assert!((-200.0..0.0).contains(&level), "level {level} dBFS");
     assert!(metric(&m, "hark_uptime_seconds", &[]) > 0.0);
     assert_eq!(
         metric(

@@ -85,9 +85,11 @@ impl Live {
         lock(&self.recent).iter().rev().cloned().collect()
     }
 
-    /// The input's health now.
+    /// The input's health now, with the level of the last second.
     pub fn health(&self) -> HealthState {
-        lock(&self.health).clone()
+        let mut health = lock(&self.health).clone();
+        health.level_dbfs = self.pipeline.level_dbfs().or(health.level_dbfs);
+        health
     }
 
     /// Finished tracks by what ended them.

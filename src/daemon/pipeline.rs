@@ -172,6 +172,11 @@ impl Pipeline {
         }
     }
 
+    /// The input's health now (its level updates every second of audio).
+    pub fn health(&self) -> &HealthState {
+        self.health.state()
+    }
+
     /// Stream time of the next sample, in seconds.
     pub fn stream_time_s(&self) -> f64 {
         self.clock.now_s()

@@ -8,7 +8,7 @@ use super::pipeline::{Pipeline, PipelineEvent};
 use crate::audio::source::{SourceEvent, SourceStats};
 use crossbeam_channel::{select, Receiver};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -81,6 +81,18 @@ pub struct PipelineStats {
     pub gaps: AtomicU64,
     /// Seconds the encoder took per window (`hark_encoder_seconds` on `/metrics`).
     pub encoder_seconds: prometheus_client::metrics::histogram::Histogram,
+    /// Input level of the last second in hundredths of a dBFS; `i64::MIN` before any audio.
+    pub level_centi_dbfs: AtomicI64,
+}
+
+impl PipelineStats {
+    /// The input level of the last whole second of audio, in dBFS.
+    pub fn level_dbfs(&self) -> Option<f32> {
+        match self.level_centi_dbfs.load(Ordering::Relaxed) {
+            i64::MIN => None,
+            centi => Some(centi as f32 / 100.0),
+        }
+    }
 }
 
 impl Default for PipelineStats {
@@ -94,6 +106,7 @@ impl Default for PipelineStats {
             tracks_short: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
             encoder_seconds: prometheus_client::metrics::histogram::Histogram::new(buckets),
+            level_centi_dbfs: AtomicI64::new(i64::MIN),
         }
     }
 }
@@ -193,7 +206,12 @@ pub fn run_pipeline(mut pipeline: Pipeline, links: PipelineLinks) {
                 let Ok(event) = event else { break };
                 links.source_stats.taken(&event);
                 let end = event == SourceEvent::End;
-                if !forward(&links, pipeline.push(event)) || end {
+                let events = pipeline.push(event);
+                if let Some(level) = pipeline.health().level_dbfs {
+                    let centi = (f64::from(level) * 100.0).round() as i64;
+                    links.stats.level_centi_dbfs.store(centi, Ordering::Relaxed);
+                }
+                if !forward(&links, events) || end {
                     let _ = links.out.blocking_send(Output::Finished);
                     return;
                 }

@@ -45,6 +45,9 @@ pub(crate) struct SessionParts {
     pub commands: Option<broadcast::Sender<Command>>,
 }
 
+/// A Home Assistant discovery config: its topic and payload.
+type DiscoveryConfig = (String, Vec<u8>);
+
 /// A message sent and waiting for its PUBACK.
 #[derive(Debug)]
 struct Inflight {
@@ -139,8 +142,8 @@ pub(crate) struct Session {
     shutdown_reply: Option<oneshot::Sender<()>>,
     next_pid: u16,
     /// (topic, payload) of the Home Assistant config and the HA status topic.
-    /// Home Assistant discovery: (config topic, payload) of each entity, and HA's status topic.
-    ha: Option<(Vec<(String, Vec<u8>)>, String)>,
+    /// Home Assistant discovery: each entity's config, and HA's status topic.
+    ha: Option<(Vec<DiscoveryConfig>, String)>,
     /// Removes acknowledged files off the session's path; started on the first PUBACK.
     remover: Option<Remover>,
 }

@@ -244,7 +244,7 @@ pub(super) async fn search(
 pub(super) struct HealthReport {
     /// `waiting` (no audio yet), `up` or `lost`.
     pub source: &'static str,
-    /// Input level at the last health change, dBFS.
+    /// Input level of the last second of audio, dBFS.
     pub level_dbfs: Option<f32>,
     /// Dead air now.
     pub dead_air: bool,

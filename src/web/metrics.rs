@@ -109,7 +109,7 @@ fn health(registry: &mut Registry, live: &Live) {
         g.set(f64::from(level));
         registry.register(
             "hark_input_level_dbfs",
-            "Input level at the last health change, dBFS",
+            "Input level of the last second of audio, dBFS",
             g,
         );
     }
