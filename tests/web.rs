@@ -441,6 +441,42 @@ fn check_vocabulary_api(addr: SocketAddr, auth: Option<(&str, &str)>, file: &Pat
     let still = http(addr, "GET", "/api/vocabulary", auth, None).json();
     assert_eq!(still["identity"], identity.as_str());
 
+    // Another site's page may not make the box compute (or save), even with a browser's
+    // cached credentials; no page may frame this one.
+    let token = auth.map(|(u, p)| {
+        use base64::Engine;
+        format!(
+            "Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+        )
+    });
+    let r = http_raw(
+        addr,
+        &format!(
+            "POST /api/vocabulary/check HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://evil.example\r\n\
+             {}Content-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\njazz\n",
+            token.clone().unwrap_or_default()
+        ),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = http_raw(
+        addr,
+        &format!(
+            "POST /api/vocabulary/check HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n\
+             Sec-Fetch-Site: same-origin\r\n{}Content-Type: text/plain\r\nContent-Length: 5\r\n\
+             Connection: close\r\n\r\njazz\n",
+            token.unwrap_or_default()
+        ),
+    );
+    assert_eq!(r.status, 200, "the page's own request: {}", r.body);
+    assert_eq!(
+        r.headers.get("x-frame-options").map(String::as_str),
+        Some("DENY")
+    );
+    let r = http(addr, "DELETE", "/api/vocabulary", auth, None);
+    assert_eq!(r.status, 405, "{}", r.body);
+    assert!(r.json()["error"].is_string(), "{}", r.body);
+
     save_good_vocabulary(addr, auth, file, &identity);
 }
 

@@ -3,7 +3,7 @@
 //! writes it as messages pass; readers take snapshots and never hold a lock across I/O.
 
 use super::health::HealthState;
-use super::messages::{NowMessage, TrackMessage};
+use super::messages::{DiagnosticMessage, NowMessage, TrackMessage};
 use super::vocabulary::Reloader;
 use super::workers::PipelineStats;
 use crate::audio::source::SourceStats;
@@ -121,14 +121,21 @@ impl Live {
         *lock(&self.health) = health;
     }
 
-    /// A vocabulary reload ended, applied or refused.
-    pub fn reloaded(&self, applied: bool) {
-        let counter = if applied {
+    /// A vocabulary reload ended, applied or refused: counted, and its diagnostic published
+    /// (retained), whoever asked for it (file watcher, SIGHUP, MQTT command, web page).
+    pub fn vocabulary_reloaded(&self, message: &DiagnosticMessage) {
+        let counter = if message.ok {
             &self.reloads.0
         } else {
             &self.reloads.1
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(h) = &self.mqtt {
+            let payload = serde_json::to_value(message).unwrap_or_default();
+            if let Err(e) = h.publish_diagnostic(&payload) {
+                tracing::debug!(error = %e, "diagnostic not sent");
+            }
+        }
     }
 }
 

@@ -197,12 +197,12 @@ fn start_pipeline(
         },
     };
     let worker = spawn_pipeline(settings, loaded, links, exits_tx)?;
-    let reloader = Reloader {
-        model: loaded.model.clone(),
-        glove: loaded.glove.clone(),
-        path: settings.model.vocabulary.clone(),
-        slot: loaded.slot.clone(),
-    };
+    let reloader = Reloader::new(
+        loaded.model.clone(),
+        loaded.glove.clone(),
+        settings.model.vocabulary.clone(),
+        loaded.slot.clone(),
+    );
     let history = start_history(settings, mqtt.clone())?;
     let live = Arc::new(Live::new(
         settings.device_id(),

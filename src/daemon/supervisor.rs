@@ -3,7 +3,6 @@
 //! lives, and decides how the daemon ends — cleanly, or non-zero when a worker failed.
 
 use super::live::Live;
-use super::messages::DiagnosticMessage;
 use super::vocabulary::{self, Reloader};
 use super::workers::{
     FinishedOutput, Heartbeat, Output, PipelineCommand, PipelineStats, WorkerExit,
@@ -112,7 +111,7 @@ impl Supervisor {
         }
         let reload = reload.clone();
         vocabulary::watch(&self.reloader.path, move || {
-            let _ = reload.blocking_send("file changed");
+            let _ = reload.blocking_send(vocabulary::FILE_CHANGED);
         })
     }
 
@@ -255,10 +254,8 @@ impl Supervisor {
     async fn reload(&self, why: &'static str) {
         let reloader = self.reloader.clone();
         match tokio::task::spawn_blocking(move || reloader.reload(why)).await {
-            Ok(message) => {
-                self.live.reloaded(message.ok);
-                self.publish_diagnostic(&message)
-            }
+            Ok(Some(message)) => self.live.vocabulary_reloaded(&message),
+            Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "vocabulary reload task failed"),
         }
     }
@@ -269,16 +266,6 @@ impl Supervisor {
             let payload = serde_json::to_value(health).unwrap_or_default();
             if let Err(e) = h.publish_retained_suffix("health", &payload) {
                 tracing::debug!(error = %e, "health not sent");
-            }
-        }
-    }
-
-    /// Publishes the (re)load result; called only once the vocabulary is really in service.
-    pub fn publish_diagnostic(&self, message: &DiagnosticMessage) {
-        if let Some(h) = &self.mqtt {
-            let payload = serde_json::to_value(message).unwrap_or_default();
-            if let Err(e) = h.publish_diagnostic(&payload) {
-                tracing::debug!(error = %e, "diagnostic not sent");
             }
         }
     }
@@ -510,12 +497,12 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        let reloader = Reloader {
-            model: parts.model.clone(),
-            glove: parts.glove.clone(),
-            path: parts.dir.path().join("v.txt"),
+        let reloader = Reloader::new(
+            parts.model.clone(),
+            parts.glove.clone(),
+            parts.dir.path().join("v.txt"),
             slot,
-        };
+        );
         let live = Arc::new(Live::new(
             "test".into(),
             parts.model.identity(),
@@ -698,15 +685,20 @@ mod tests {
         runtime().block_on(supervisor.reload("test"));
         let message = supervisor.reloader.slot.current();
         assert_eq!(message.scorer.len(), 2);
-        let message = supervisor.reloader.reload("test");
+        let message = supervisor.reloader.reload("test").expect("a diagnostic");
         assert!(message.ok, "{message:?}");
+        // The watcher's echo of a reload already in service says nothing again.
+        assert_eq!(
+            supervisor.reloader.reload(super::vocabulary::FILE_CHANGED),
+            None
+        );
         assert_eq!(message.tags, 2);
         let in_service = supervisor.reloader.slot.current();
         assert_eq!(in_service.identity, message.vocabulary);
         assert_eq!(in_service.scorer.len(), 2);
         // A broken edit keeps it in service and says which one serves.
         std::fs::write(&supervisor.reloader.path, "rock\nnotawordatallxyz\n").unwrap();
-        let refused = supervisor.reloader.reload("test");
+        let refused = supervisor.reloader.reload("test").expect("a diagnostic");
         assert!(!refused.ok);
         assert!(
             refused.errors.iter().any(|e| e.contains("v.txt:2:")),

@@ -39,6 +39,10 @@ impl VocabularySlot {
     }
 }
 
+/// The reason the file watcher gives: a reload for it is skipped when the file holds the
+/// vocabulary the last reload already put in service (a web save, then its own rename's echo).
+pub const FILE_CHANGED: &str = "file changed";
+
 /// What a vocabulary reload needs: the loaded model and store, the file and the slot.
 #[derive(Debug, Clone)]
 pub struct Reloader {
@@ -50,26 +54,53 @@ pub struct Reloader {
     pub path: PathBuf,
     /// Where the result goes into service.
     pub slot: Arc<VocabularySlot>,
+    /// Held through each reload, so two (watcher, SIGHUP, web) never race to the slot; holds
+    /// the identity the last reload put in service (None after a refusal).
+    last_applied: Arc<Mutex<Option<String>>>,
 }
 
 impl Reloader {
+    /// A reloader of `path` into `slot`.
+    pub fn new(
+        model: Arc<Model>,
+        glove: Arc<GloveStore>,
+        path: PathBuf,
+        slot: Arc<VocabularySlot>,
+    ) -> Self {
+        Self {
+            model,
+            glove,
+            path,
+            slot,
+            last_applied: Arc::new(Mutex::new(None)),
+        }
+    }
+
     /// Reads the file again: a good vocabulary goes into service before this returns; a bad
     /// one leaves the old in service. Either way the diagnostic says what really happened.
-    pub fn reload(&self, why: &str) -> DiagnosticMessage {
+    /// For [`FILE_CHANGED`], `None` when the file is what the last reload put in service.
+    pub fn reload(&self, why: &str) -> Option<DiagnosticMessage> {
+        let mut last = self.last_applied.lock().unwrap_or_else(|e| e.into_inner());
         match load_scorer(&self.model, &self.glove, &self.path) {
             Ok(scorer) => {
+                if why == FILE_CHANGED && last.as_deref() == Some(scorer.identity.as_str()) {
+                    tracing::debug!(vocabulary = %scorer.identity, "vocabulary file unchanged since its last reload");
+                    return None;
+                }
                 let message = DiagnosticMessage::applied(&scorer);
+                *last = Some(scorer.identity.clone());
                 self.slot.replace(scorer);
                 tracing::info!(reason = why, tags = message.tags, vocabulary = %message.vocabulary, "vocabulary reloaded");
-                message
+                Some(message)
             }
             Err(e) => {
+                *last = None;
                 let errors: Vec<String> = e.to_string().lines().map(str::to_string).collect();
                 for line in &errors {
                     tracing::error!(reason = why, error = %line, "vocabulary edit rejected; the previous vocabulary stays in service");
                 }
                 let in_service = self.slot.current().identity.clone();
-                DiagnosticMessage::rejected(&self.path, errors, in_service)
+                Some(DiagnosticMessage::rejected(&self.path, errors, in_service))
             }
         }
     }

@@ -49,8 +49,9 @@ impl ApiError {
     }
 
     /// A vocabulary (or search words) that does not resolve: 422 with every error and its
-    /// line; anything else (the model failing) is the server's problem.
-    fn from_vocab(e: VocabLoadError) -> Self {
+    /// line, and `outcome` saying what became of the request; anything else (the model
+    /// failing) is the server's problem.
+    fn from_vocab_said(e: VocabLoadError, outcome: &str) -> Self {
         match e {
             VocabLoadError::Vocabulary(errors) => {
                 let list = errors
@@ -60,10 +61,7 @@ impl ApiError {
                     .collect();
                 Self {
                     status: StatusCode::UNPROCESSABLE_ENTITY,
-                    message: format!(
-                        "{} error(s); nothing was changed, the vocabulary in service stays",
-                        errors.len()
-                    ),
+                    message: format!("{} error(s); {outcome}", errors.len()),
                     errors: list,
                 }
             }
@@ -71,9 +69,14 @@ impl ApiError {
         }
     }
 
+    /// A vocabulary edit that does not resolve: nothing was written.
+    fn from_vocab(e: VocabLoadError) -> Self {
+        Self::from_vocab_said(e, "nothing was changed, the vocabulary in service stays")
+    }
+
     fn from_query_error(e: QueryError) -> Self {
         match e {
-            QueryError::Words(w) => Self::from_vocab(w),
+            QueryError::Words(w) => Self::from_vocab_said(w, "nothing was searched"),
             QueryError::History(h) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("the history cannot be read (no track stored yet?): {h}"),
@@ -428,24 +431,22 @@ pub(super) async fn save(
     let _one_at_a_time = state.0.saving.lock().await;
     compile(&state, text.clone()).await?;
     let live = state.0.live.clone();
-    let path = live.vocabulary.path.clone();
-    blocking(move || crate::fsutil::write_atomic(&path, text.as_bytes()))
-        .await?
-        .map_err(|e| {
-            ApiError::internal(format!(
-                "cannot write {}: {e}; the vocabulary in service stays",
-                live.vocabulary.path.display()
-            ))
-        })?;
     let reloader = live.vocabulary.clone();
-    let message = blocking(move || reloader.reload("web")).await?;
-    live.reloaded(message.ok);
-    if let Some(mqtt) = &live.mqtt {
-        let payload = serde_json::to_value(&message).unwrap_or_default();
-        if let Err(e) = mqtt.publish_diagnostic(&payload) {
-            tracing::debug!(error = %e, "diagnostic not sent");
-        }
-    }
+    // Written and reloaded in one blocking task: it finishes even if the client goes away,
+    // so the file and the vocabulary in service never part.
+    let message = blocking(move || {
+        crate::fsutil::write_atomic(&reloader.path, text.as_bytes())?;
+        Ok::<_, std::io::Error>(reloader.reload("web"))
+    })
+    .await?
+    .map_err(|e| {
+        ApiError::internal(format!(
+            "cannot write {}: {e}; the vocabulary in service stays",
+            live.vocabulary.path.display()
+        ))
+    })?
+    .ok_or_else(|| ApiError::internal("the reload said nothing".to_string()))?;
+    live.vocabulary_reloaded(&message);
     if !message.ok {
         // The file changed again between the check and the reload (another editor).
         let mut e = ApiError::new(

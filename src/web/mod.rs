@@ -122,6 +122,7 @@ fn router(state: AppState) -> Router {
         .route("/api/vocabulary/check", post(api::check))
         .route("/api/vocabulary/preview", post(api::preview))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -132,6 +133,13 @@ fn router(state: AppState) -> Router {
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such page or endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this endpoint does not take that method",
+    )
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
@@ -170,8 +178,56 @@ fn local_host(host: Option<&HeaderValue>) -> bool {
 
 /// Lets a request through only with the right credentials, when a password is set. Without
 /// one (loopback), a request must name a local host: a web page elsewhere cannot reach the
-/// API by rebinding its own domain name to 127.0.0.1.
+/// API by rebinding its own domain name to 127.0.0.1. Either way, another site's page may
+/// not send work (a POST of vocabulary text makes the box run its word encoder), and no
+/// response may be framed by another page.
 async fn require_auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = if cross_site_write(&request) {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "requests that change or compute are not accepted from another site's page",
+        )
+        .into_response()
+    } else {
+        authorised(&state, request, next).await
+    };
+    let headers = response.headers_mut();
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// A request other than GET/HEAD that a browser says comes from another site (Fetch
+/// metadata), or whose `Origin` is not the host it was sent to.
+fn cross_site_write(request: &Request) -> bool {
+    if matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) {
+        return false;
+    }
+    let headers = request.headers();
+    let header_text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    if header_text("sec-fetch-site") == Some("cross-site") {
+        return true;
+    }
+    match (header_text("origin"), header_text("host")) {
+        (Some(origin), Some(host)) => {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            !origin_host.eq_ignore_ascii_case(host)
+        }
+        _ => false,
+    }
+}
+
+async fn authorised(state: &AppState, request: Request, next: Next) -> Response {
     let Some(expected) = &state.0.auth else {
         if state.0.local_only && !local_host(request.headers().get(header::HOST)) {
             return ApiError::new(

@@ -267,7 +267,7 @@ async fn vocabulary_section(out: &mut String, state: &AppState) {
          <p class=\"muted\">File <code>{}</code>. In service: <code id=\"vocab-identity\">{}</code>, \
          <span id=\"vocab-count\">{}</span> tags. One tag a line: <code>word</code>, <code>a phrase</code>, \
          <code>name = other words</code>, <code>tag @0.45</code>; <code>#</code> starts a comment.</p>\
-         <textarea id=\"vocab-text\" spellcheck=\"false\" rows=\"14\" aria-label=\"vocabulary\">{}</textarea>\
+         <textarea id=\"vocab-text\" spellcheck=\"false\" rows=\"14\" aria-label=\"vocabulary\">\n{}</textarea>\
          <div class=\"buttons\"><button type=\"button\" id=\"vocab-check\">Check</button>{preview}\
          <button type=\"button\" id=\"vocab-save\" class=\"primary\">Save</button></div>\
          <p id=\"vocab-status\" role=\"status\"></p><ul id=\"vocab-errors\" class=\"errors\"></ul>\
