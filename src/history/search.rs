@@ -266,6 +266,23 @@ struct TagTally {
     top: u64,
 }
 
+/// The tracks behind a tag's best (score, row) pairs, best first.
+fn examples_of(store: &Store, best: Best) -> Result<Vec<Example>, HistoryError> {
+    let mut shown = Vec::new();
+    for (score, rowid) in best.into_sorted() {
+        if let Some(track) = store.track(rowid)? {
+            shown.push(Example {
+                id: track.id,
+                started_at: track.started_at,
+                duration_s: track.duration_s,
+                score,
+                published_top: track.top,
+            });
+        }
+    }
+    Ok(shown)
+}
+
 /// Scores every stored track of `model` since `since_ms` under `in_service` and `proposed`
 /// with the same selection rule, and compares.
 pub fn preview(
@@ -316,20 +333,10 @@ pub fn preview(
             (true, false) => "added",
             _ => "removed",
         };
-        let mut shown = Vec::new();
-        if let Some(b) = best.remove(*label) {
-            for (score, rowid) in b.into_sorted() {
-                if let Some(track) = store.track(rowid)? {
-                    shown.push(Example {
-                        id: track.id,
-                        started_at: track.started_at,
-                        duration_s: track.duration_s,
-                        score,
-                        published_top: track.top,
-                    });
-                }
-            }
-        }
+        let shown = match best.remove(*label) {
+            Some(b) => examples_of(store, b)?,
+            None => Vec::new(),
+        };
         tags.push(TagPreview {
             tag: (*label).to_string(),
             change,
