@@ -347,15 +347,22 @@ fn glove_pack(args: PackArgs) -> Result<()> {
 
 fn vocab_check(args: CheckArgs) -> Result<()> {
     let store = GloveStore::open(&args.glove)?;
-    let report = vocab::check(&args.file, &store);
-    println!("{report}");
+    check_vocabulary(&args.file, &store, true)
+}
+
+/// `vocab check`'s report (printed with `show`), its errors on stderr; an error if any.
+fn check_vocabulary(file: &std::path::Path, store: &GloveStore, show: bool) -> Result<()> {
+    let report = vocab::check(file, store);
+    if show {
+        println!("{report}");
+    }
     for e in &report.errors {
         eprintln!("{e}");
     }
     if !report.is_ok() {
         bail!(
             "{}: {} error(s); the daemon would keep its current vocabulary",
-            args.file.display(),
+            file.display(),
             report.errors.len()
         );
     }
@@ -365,9 +372,16 @@ fn vocab_check(args: CheckArgs) -> Result<()> {
 /// The history reader of the configured daemon, and the `--since` bound in Unix ms.
 fn history_reader(args: &HistoryArgs) -> Result<(hark::history::Reader, i64)> {
     let settings = hark::config::Settings::load_from_process(args.config.as_deref())?;
+    history_reader_for(&settings, args)
+}
+
+fn history_reader_for(
+    settings: &hark::config::Settings,
+    args: &HistoryArgs,
+) -> Result<(hark::history::Reader, i64)> {
     let since = hark::history::since_ms(args.since.as_deref(), std::time::SystemTime::now())
         .map_err(anyhow::Error::msg)?;
-    Ok((hark::history::Reader::from_settings(&settings)?, since))
+    Ok((hark::history::Reader::from_settings(settings)?, since))
 }
 
 fn history_search(args: SearchArgs) -> Result<()> {
@@ -424,19 +438,8 @@ fn history_export(args: ExportArgs) -> Result<()> {
 
 fn vocab_preview(args: PreviewArgs) -> Result<()> {
     let settings = hark::config::Settings::load_from_process(args.history.config.as_deref())?;
-    let glove = GloveStore::open(&settings.model.glove)?;
-    let report = vocab::check(&args.file, &glove);
-    for e in &report.errors {
-        eprintln!("{e}");
-    }
-    if !report.is_ok() {
-        bail!(
-            "{}: {} error(s); the daemon would keep its current vocabulary",
-            args.file.display(),
-            report.errors.len()
-        );
-    }
-    let (reader, since) = history_reader(&args.history)?;
+    let (reader, since) = history_reader_for(&settings, &args.history)?;
+    check_vocabulary(&args.file, &reader.glove, false)?;
     let in_service = load_scorer(&reader.model, &reader.glove, &settings.model.vocabulary)?;
     let proposed = load_scorer(&reader.model, &reader.glove, &args.file)?;
     let preview = reader.preview(&in_service.scorer, &proposed.scorer, since, args.examples)?;
