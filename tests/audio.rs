@@ -452,3 +452,26 @@ fn impossible_wav_headers_are_errors_naming_the_file_not_panics() {
     std::fs::write(&path, pcm_wav(2, 22_050, 4, 16, 4000)).unwrap();
     assert_eq!(decode_file(&path).unwrap().samples.len(), 1000);
 }
+
+#[test]
+fn decimation_gain_is_the_resamplers_response_at_the_model_bins() {
+    for (from, factor) in [(44_100, 2.0f32), (88_200, 4.0)] {
+        let gain = hark::audio::decimation_gain(from, 22_050, 1024).unwrap();
+        assert_eq!(gain.len(), 513, "{from} Hz: one value per bin");
+        // Flat at 1/factor to 10 kHz (bin 465 of 21.5 Hz), nothing left at the model's
+        // Nyquist, and never above the passband.
+        for (bin, g) in gain.iter().enumerate().take(465) {
+            assert!((g * factor - 1.0).abs() < 1e-3, "{from} Hz, bin {bin}: {g}");
+        }
+        assert!(
+            gain[512] * factor < 1e-3,
+            "{from} Hz at Nyquist: {}",
+            gain[512]
+        );
+        assert!(gain.iter().all(|g| g * factor < 1.001));
+    }
+    assert!(matches!(
+        hark::audio::decimation_gain(0, 22_050, 1024),
+        Err(hark::audio::ResampleError::InvalidRate { .. })
+    ));
+}

@@ -7,7 +7,7 @@ mod decode;
 mod resample;
 
 pub use decode::{decode_file, AudioError, DecodedAudio, FileDecoder, MAX_SAMPLE_RATE};
-pub use resample::{ResampleError, Resampler};
+pub use resample::{decimation_gain, ResampleError, Resampler};
 
 #[cfg(feature = "daemon")]
 pub mod settings;

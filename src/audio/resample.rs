@@ -72,13 +72,7 @@ impl Resampler {
         let fft = if from_hz == to_hz {
             None
         } else {
-            let inner =
-                FftFixedInOut::<f32>::new(from_hz as usize, to_hz as usize, TARGET_CHUNK_IN, 1)
-                    .map_err(|e| ResampleError::Rubato {
-                        from_hz,
-                        to_hz,
-                        reason: e.to_string(),
-                    })?;
+            let inner = rubato_stage(from_hz, to_hz)?;
             let chunk_in = inner.input_frames_next();
             let chunk_out = inner.output_frames_next();
             let skip = inner.output_delay();
@@ -176,6 +170,60 @@ impl Resampler {
         stage.frames_out = 0;
         Ok(out.len() - before)
     }
+}
+
+/// The rubato resampler every conversion from `from_hz` to `to_hz` uses.
+fn rubato_stage(from_hz: u32, to_hz: u32) -> Result<FftFixedInOut<f32>, ResampleError> {
+    FftFixedInOut::<f32>::new(from_hz as usize, to_hz as usize, TARGET_CHUNK_IN, 1).map_err(|e| {
+        ResampleError::Rubato {
+            from_hz,
+            to_hz,
+            reason: e.to_string(),
+        }
+    })
+}
+
+/// The magnitude response of the resampler from `from_hz` down to `to_hz`, at the
+/// `n_fft / 2 + 1` bin frequencies of an `n_fft`-point FFT at `to_hz`.
+///
+/// An FFT of `k · n_fft` samples at `k` times the rate sees `k` times the amplitude of an
+/// `n_fft`-point FFT of the same sound at the low rate; the resampled impulse carries exactly
+/// that `1/k` (it sums to `1/k` in the passband). So an input-rate spectrum scaled by these
+/// values has the magnitudes of resampling first and then transforming.
+pub fn decimation_gain(from_hz: u32, to_hz: u32, n_fft: usize) -> Result<Vec<f32>, ResampleError> {
+    if from_hz == 0 || to_hz == 0 || n_fft == 0 {
+        return Err(ResampleError::InvalidRate { from_hz, to_hz });
+    }
+    let mut stage = rubato_stage(from_hz, to_hz)?;
+    let (chunk_in, chunk_out) = (stage.input_frames_next(), stage.output_frames_next());
+    // One chunk's output spans two output chunks (overlap-add); a third confirms the tail.
+    let mut response = Vec::with_capacity(3 * chunk_out);
+    let mut input = vec![0.0f32; chunk_in];
+    let mut output = vec![0.0f32; chunk_out];
+    input[0] = 1.0;
+    for _ in 0..3 {
+        stage
+            .process_into_buffer(&[input.as_slice()], &mut [output.as_mut_slice()], None)
+            .map_err(|e| ResampleError::Rubato {
+                from_hz,
+                to_hz,
+                reason: e.to_string(),
+            })?;
+        response.extend_from_slice(&output);
+        input[0] = 0.0;
+    }
+    // A whole multiple of n_fft, so bin `j` of the n_fft-point grid is bin `j · m` here.
+    let m = response.len().div_ceil(n_fft);
+    response.resize(m * n_fft, 0.0);
+    let fft = realfft::RealFftPlanner::<f32>::new().plan_fft_forward(response.len());
+    let mut spectrum = fft.make_output_vec();
+    fft.process(&mut response, &mut spectrum)
+        .map_err(|e| ResampleError::Rubato {
+            from_hz,
+            to_hz,
+            reason: e.to_string(),
+        })?;
+    Ok((0..=n_fft / 2).map(|j| spectrum[j * m].norm()).collect())
 }
 
 impl FftStage {

@@ -1,8 +1,9 @@
-//! The log-mel of a whole audio file: decode, resample to the model rate, log-mel. The mel
-//! cache of hark-train and `hark mel` both use it, so training sees the daemon's numbers.
+//! The log-mel of a whole audio file: decode, then the streaming log-mel at the file's rate.
+//! The mel cache of hark-train and `hark mel` both use it, so training sees the daemon's
+//! numbers.
 
-use super::{log_mel, FrontendError, FrontendParams};
-use crate::audio::{AudioError, FileDecoder, ResampleError, Resampler};
+use super::{FrontendError, FrontendParams, LogMelStream};
+use crate::audio::{AudioError, FileDecoder};
 use std::path::{Path, PathBuf};
 
 /// Why a file's log-mel could not be computed.
@@ -11,16 +12,7 @@ pub enum FileMelError {
     /// The audio file is unreadable.
     #[error(transparent)]
     Audio(#[from] AudioError),
-    /// Resampling to the model rate failed.
-    #[error("{}: {source}", path.display())]
-    Resample {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        #[source]
-        source: ResampleError,
-    },
-    /// The front-end rejected its settings.
+    /// The front-end rejected its settings, or resampling to the model rate failed.
     #[error("{}: {source}", path.display())]
     Frontend {
         /// The file.
@@ -35,31 +27,28 @@ pub enum FileMelError {
 }
 
 /// The log-mel of a whole file before standardisation, `[frames × n_mels]` time-major, and
-/// its frame count. Decoder blocks go through the same resampler and mel code as streaming,
-/// so the frames equal those the streaming front-end computes from the same file.
+/// its frame count. Decoder blocks go through the same [`LogMelStream`] as streaming, so the
+/// frames equal those the streaming front-end computes from the same file.
 pub fn file_log_mel(
     path: &Path,
     params: &FrontendParams,
 ) -> Result<(Vec<f32>, usize), FileMelError> {
     let mut decoder = FileDecoder::open(path)?;
-    let resample_err = |source| FileMelError::Resample {
+    let frontend_err = |source| FileMelError::Frontend {
         path: path.to_path_buf(),
         source,
     };
-    let mut resampler =
-        Resampler::new(decoder.sample_rate(), params.sample_rate).map_err(resample_err)?;
-    let mut audio = Vec::new();
+    let mut stream = LogMelStream::new(params, decoder.sample_rate()).map_err(frontend_err)?;
+    let mut mel = Vec::new();
+    let mut samples = 0u64;
     while let Some(block) = decoder.next_block()? {
-        resampler.push(&block, &mut audio).map_err(resample_err)?;
+        samples += block.len() as u64;
+        stream.push(&block, &mut mel).map_err(frontend_err)?;
     }
-    resampler.finish(&mut audio).map_err(resample_err)?;
-    if audio.is_empty() {
+    stream.finish(&mut mel).map_err(frontend_err)?;
+    if samples == 0 {
         return Err(FileMelError::Empty(path.to_path_buf()));
     }
-    let mel = log_mel(&audio, params).map_err(|source| FileMelError::Frontend {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let frames = mel.len() / params.n_mels.max(1);
     Ok((mel, frames))
 }

@@ -79,9 +79,17 @@ pub(crate) struct SparseFilterbank {
 }
 
 impl SparseFilterbank {
-    pub(crate) fn new(params: &FrontendParams) -> Self {
+    /// The filterbank of `params`, each bin's weights scaled by `gain[bin]` when given.
+    pub(crate) fn new(params: &FrontendParams, gain: Option<&[f32]>) -> Self {
         let n_bins = params.n_fft / 2 + 1;
-        let dense = mel_filterbank(params);
+        let mut dense = mel_filterbank(params);
+        if let Some(gain) = gain {
+            for row in dense.chunks_exact_mut(n_bins) {
+                for (w, g) in row.iter_mut().zip(gain) {
+                    *w *= g;
+                }
+            }
+        }
         let mut bands = Vec::with_capacity(params.n_mels);
         let mut weights = Vec::new();
         for row in dense.chunks_exact(n_bins) {
@@ -100,7 +108,28 @@ impl SparseFilterbank {
         for ((first, range), o) in self.bands.iter().zip(out.iter_mut()) {
             let w = &self.weights[range.clone()];
             let s = &spectrum[*first..*first + w.len()];
-            *o = w.iter().zip(s).map(|(a, b)| a * b).sum();
+            *o = dot(w, s);
         }
     }
+}
+
+/// The dot product of two equally long slices, summed in eight lanes: one running sum would
+/// wait on every add, and the upper bands span dozens of bins.
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut lanes = [0.0f32; LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for ((lane, x), y) in lanes.iter_mut().zip(x).zip(y) {
+            *lane += x * y;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }

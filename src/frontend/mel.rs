@@ -8,7 +8,11 @@ use realfft::{RealFftPlanner, RealToComplex};
 use super::filterbank::SparseFilterbank;
 use super::{FrontendError, FrontendParams};
 
-/// Streaming log-mel front-end: push samples at the model rate, get complete frames out.
+/// Frames' worth of used-up samples `pending` holds before they are moved out.
+const COMPACT_AFTER_FRAMES: usize = 8;
+
+/// Streaming log-mel front-end: push samples at the model rate (or a whole multiple of it,
+/// [`MelFrontend::decimating`]), get complete frames out.
 ///
 /// The FFT is planned once and every buffer is allocated in `new`; `push` allocates only
 /// when the caller's output vector grows.
@@ -19,8 +23,12 @@ pub struct MelFrontend {
     window: Vec<f32>,
     fft: Arc<dyn RealToComplex<f32>>,
     filterbank: SparseFilterbank,
-    /// Samples not yet consumed by a frame; the next frame starts at `pending[0]`.
+    /// Samples kept for frames not yet complete; the next frame starts at `pending[consumed]`.
     pending: Vec<f32>,
+    /// How much of `pending` earlier frames have used up: moved out only now and then, since
+    /// decoder blocks are shorter than a frame and a move on every push cost more than the
+    /// copy in.
+    consumed: usize,
     /// Samples still to discard before the next frame starts (only when hop > n_fft).
     skip: usize,
     frame_in: Vec<f32>,
@@ -35,7 +43,7 @@ impl std::fmt::Debug for MelFrontend {
             .field("n_fft", &self.n_fft)
             .field("hop", &self.hop)
             .field("n_mels", &self.n_mels)
-            .field("pending", &self.pending.len())
+            .field("pending", &(self.pending.len() - self.consumed))
             .finish_non_exhaustive()
     }
 }
@@ -44,29 +52,49 @@ impl MelFrontend {
     /// Validates `params`, plans the FFT and precomputes the window and filterbank.
     pub fn new(params: &FrontendParams) -> Result<Self, FrontendError> {
         params.validate()?;
-        let n_fft = params.n_fft;
+        Ok(Self::build(params, 1, None))
+    }
+
+    /// A front-end for input at `factor` times the model rate that folds the decimation into
+    /// the STFT: frames of `factor · n_fft` input samples every `factor · hop_length`, only the
+    /// bins below the model's Nyquist kept, each scaled by `gain` (the resampler's response at
+    /// those bins, [`crate::audio::decimation_gain`]), so the frames equal those of resampling
+    /// first without computing the resampled signal or its own FFT.
+    pub(crate) fn decimating(
+        params: &FrontendParams,
+        factor: usize,
+        gain: &[f32],
+    ) -> Result<Self, FrontendError> {
+        params.validate()?;
+        Ok(Self::build(params, factor.max(1), Some(gain)))
+    }
+
+    fn build(params: &FrontendParams, factor: usize, gain: Option<&[f32]>) -> Self {
+        let n_fft = params.n_fft * factor;
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(n_fft);
-        // Periodic Hann (scipy.signal.get_window('hann', n_fft, fftbins=True)).
+        // Periodic Hann (scipy.signal.get_window('hann', n_fft, fftbins=True)); at `factor`
+        // times the length, every `factor`-th value is the model-rate window's.
         let window = (0..n_fft)
             .map(|n| {
                 let phase = 2.0 * std::f64::consts::PI * n as f64 / n_fft as f64;
                 (0.5 - 0.5 * phase.cos()) as f32
             })
             .collect();
-        Ok(Self {
+        Self {
             n_fft,
-            hop: params.hop_length,
+            hop: params.hop_length * factor,
             n_mels: params.n_mels,
             window,
-            filterbank: SparseFilterbank::new(params),
-            pending: Vec::with_capacity(2 * n_fft),
+            filterbank: SparseFilterbank::new(params, gain),
+            pending: Vec::with_capacity((COMPACT_AFTER_FRAMES + 2) * n_fft),
+            consumed: 0,
             skip: 0,
             frame_in: fft.make_input_vec(),
             spectrum: fft.make_output_vec(),
-            magnitude: vec![0.0; n_fft / 2 + 1],
+            magnitude: vec![0.0; params.n_fft / 2 + 1],
             scratch: fft.make_scratch_vec(),
             fft,
-        })
+        }
     }
 
     /// Values per frame (the number of mel bands).
@@ -74,7 +102,7 @@ impl MelFrontend {
         self.n_mels
     }
 
-    /// How many frames a signal of `n_samples` yields when processed from its start.
+    /// How many frames a signal of `n_samples` (at the input rate) yields from its start.
     pub fn frames_for(&self, n_samples: usize) -> usize {
         if n_samples < self.n_fft {
             0
@@ -95,11 +123,15 @@ impl MelFrontend {
 
         let mut count = 0;
         // Frames lying wholly inside `samples` need no copy through `pending`.
-        let use_pending = !self.pending.is_empty();
+        let use_pending = self.pending.len() > self.consumed;
         if use_pending {
             self.pending.extend_from_slice(samples);
         }
-        let buf: &[f32] = if use_pending { &self.pending } else { samples };
+        let buf: &[f32] = if use_pending {
+            &self.pending[self.consumed..]
+        } else {
+            samples
+        };
         let n_frames = self.frames_for(buf.len());
         frames_out.reserve(n_frames * self.n_mels);
         let mut start = 0;
@@ -125,9 +157,16 @@ impl MelFrontend {
         if start >= len {
             self.skip = start - len;
             self.pending.clear();
+            self.consumed = 0;
         } else if use_pending {
-            self.pending.drain(..start);
+            self.consumed += start;
+            if self.consumed >= COMPACT_AFTER_FRAMES * self.n_fft {
+                self.pending.drain(..self.consumed);
+                self.consumed = 0;
+            }
         } else {
+            self.pending.clear();
+            self.consumed = 0;
             self.pending.extend_from_slice(&samples[start..]);
         }
         count
@@ -136,6 +175,7 @@ impl MelFrontend {
     /// Drops buffered samples so the next push starts a new signal at sample 0.
     pub fn reset(&mut self) {
         self.pending.clear();
+        self.consumed = 0;
         self.skip = 0;
     }
 }
@@ -163,11 +203,14 @@ fn compute_frame(
         planned.is_ok(),
         "FFT buffers sized from the plan: {planned:?}"
     );
+    // Only the bins below the model rate's Nyquist: `magnitude` is that long.
     for (m, c) in magnitude.iter_mut().zip(spectrum.iter()) {
         *m = (c.re * c.re + c.im * c.im).sqrt();
     }
     filterbank.apply(magnitude, out);
+    // log2 scaled rather than log10: glibc's log10f is the slow legacy routine (≈2× here),
+    // and the two differ by at most 2.4e-7 on these values.
     for v in out.iter_mut() {
-        *v = (1.0 + 10.0 * *v).log10();
+        *v = (1.0 + 10.0 * *v).log2() * std::f32::consts::LOG10_2;
     }
 }

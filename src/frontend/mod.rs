@@ -1,6 +1,6 @@
 //! The mel front-end shared by the daemon and hark-train: STFT, mel filterbank, log
-//! compression, standardisation, the window ring and [`window_starts`], and the log-mel of a
-//! whole file. Values come from `FrontendParams`.
+//! compression, input at any rate, standardisation, the window ring and [`window_starts`],
+//! and the log-mel of a whole file. Values come from `FrontendParams`.
 //!
 //! Frames start at sample 0 with no centring or padding, so a signal processed whole and the
 //! same signal pushed block by block give bit-identical frames.
@@ -8,6 +8,7 @@
 mod file;
 mod filterbank;
 mod mel;
+mod rate;
 mod ring;
 mod streaming;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use file::{file_log_mel, write_npy, FileMelError};
 pub use filterbank::mel_filterbank;
 pub use mel::MelFrontend;
+pub use rate::LogMelStream;
 pub use ring::{window_starts, WindowRing};
 pub use streaming::StreamingFrontend;
 
@@ -59,6 +61,12 @@ impl Default for FrontendParams {
         }
     }
 }
+
+/// Changes whenever the front-end computes different numbers from the same settings, so
+/// frames stored by an older hark (hark-train's mel cache) are known to be stale. 2: whole
+/// multiples of the model rate decimated inside the STFT, log2-based compression, eight-lane
+/// filterbank sums (each within 1e-3 of revision 1, most within 1e-6).
+pub const NUMERICS_REVISION: u32 = 2;
 
 /// Highest sample rate accepted (Hz): beyond any audio interface, so a larger value is a typo.
 pub const MAX_SAMPLE_RATE: u32 = 384_000;

@@ -1,18 +1,15 @@
-//! The whole chain for live or file input: resample → log-mel → standardise → window ring.
+//! The whole chain for live or file input: log-mel at any rate → standardise → window ring.
 
 use tracing::debug;
 
-use super::{standardize, FrontendError, FrontendParams, MelFrontend, WindowRing};
-use crate::audio::Resampler;
+use super::{standardize, FrontendError, FrontendParams, LogMelStream, WindowRing};
 
 /// Turns mono audio at any rate, in blocks of any size, into standardised model windows.
 #[derive(Debug)]
 pub struct StreamingFrontend {
     params: FrontendParams,
-    resampler: Resampler,
-    mel: MelFrontend,
+    mel: LogMelStream,
     ring: WindowRing,
-    resampled: Vec<f32>,
     frames: Vec<f32>,
 }
 
@@ -23,9 +20,8 @@ impl StreamingFrontend {
         input_rate: u32,
         hop_frames: usize,
     ) -> Result<Self, FrontendError> {
-        let mel = MelFrontend::new(params)?;
+        let mel = LogMelStream::new(params, input_rate)?;
         let ring = WindowRing::new(params.window_frames, params.n_mels, hop_frames)?;
-        let resampler = Resampler::new(input_rate, params.sample_rate)?;
         debug!(
             input_rate,
             model_rate = params.sample_rate,
@@ -34,10 +30,8 @@ impl StreamingFrontend {
         );
         Ok(Self {
             params: params.clone(),
-            resampler,
             mel,
             ring,
-            resampled: Vec::new(),
             frames: Vec::new(),
         })
     }
@@ -54,25 +48,23 @@ impl StreamingFrontend {
         samples: &[f32],
         on_window: impl FnMut(&[f32]),
     ) -> Result<usize, FrontendError> {
-        self.resampled.clear();
-        self.resampler.push(samples, &mut self.resampled)?;
-        Ok(self.feed_resampled(on_window))
+        self.frames.clear();
+        self.mel.push(samples, &mut self.frames)?;
+        Ok(self.emit_windows(on_window))
     }
 
-    /// Ends the stream: flushes the resampler, emits any windows that completes, and resets
-    /// every stage so the next push starts a new stream at sample 0.
+    /// Ends the stream: emits any windows its end completes, and resets every stage so the
+    /// next push starts a new stream at sample 0.
     pub fn finish(&mut self, on_window: impl FnMut(&[f32])) -> Result<usize, FrontendError> {
-        self.resampled.clear();
-        self.resampler.finish(&mut self.resampled)?;
-        let n = self.feed_resampled(on_window);
-        self.mel.reset();
+        self.frames.clear();
+        self.mel.finish(&mut self.frames)?;
+        let n = self.emit_windows(on_window);
         self.ring.reset();
         Ok(n)
     }
 
-    fn feed_resampled(&mut self, mut on_window: impl FnMut(&[f32])) -> usize {
-        self.frames.clear();
-        self.mel.push(&self.resampled, &mut self.frames);
+    /// Standardises the frames just computed and passes on each window they complete.
+    fn emit_windows(&mut self, mut on_window: impl FnMut(&[f32])) -> usize {
         standardize(&mut self.frames, &self.params);
         let mut windows = 0;
         for frame in self.frames.chunks_exact(self.params.n_mels) {

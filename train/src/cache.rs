@@ -72,6 +72,10 @@ pub struct CachedTrack {
 pub struct CacheIndex {
     /// Front-end the frames were computed with (mean 0, std 1: unstandardised).
     pub frontend: FrontendParams,
+    /// hark's [`hark::frontend::NUMERICS_REVISION`] when they were computed (0: before it
+    /// was recorded).
+    #[serde(default)]
+    pub frontend_revision: u32,
     /// Tracks in data-file order.
     pub tracks: Vec<CachedTrack>,
     /// Audio files the dataset named that did not exist (skipped on request).
@@ -105,6 +109,7 @@ pub fn is_current(dir: &Path, loaded: &Loaded) -> bool {
     };
     let index = cache.index();
     index.frontend == cache_frontend()
+        && index.frontend_revision == hark::frontend::NUMERICS_REVISION
         && index.tracks.len() + index.undecodable.len() == loaded.tracks.len()
         && index.tracks.iter().all(|t| {
             loaded
@@ -195,6 +200,7 @@ pub fn build(
     }
     let index = CacheIndex {
         frontend: params,
+        frontend_revision: hark::frontend::NUMERICS_REVISION,
         tracks,
         missing_audio: loaded.missing_audio.clone(),
         untagged: loaded.untagged,
@@ -381,6 +387,36 @@ mod tests {
     }
 
     #[test]
+    fn a_cache_from_an_older_front_end_revision_is_stale() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wav = dir.path().join("chirp.wav");
+        write_wav(&wav);
+        let loaded = Loaded {
+            tracks: vec![TrackRecord {
+                id: "chirp".into(),
+                path: wav,
+                tags: vec!["rock".into()],
+                group: "chirp".into(),
+            }],
+            missing_audio: Vec::new(),
+            untagged: 0,
+        };
+        let cache = dir.path().join("cache");
+        build(&cache, &loaded, 1, false, &|_| {}).expect("cache");
+        assert!(is_current(&cache, &loaded));
+        // An index written before the revision was recorded has none: the frames are stale.
+        let index_path = cache.join(INDEX_FILE);
+        let mut index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&index_path).expect("read")).expect("json");
+        index
+            .as_object_mut()
+            .expect("object")
+            .remove("frontend_revision");
+        std::fs::write(&index_path, serde_json::to_vec(&index).expect("json")).expect("write");
+        assert!(!is_current(&cache, &loaded));
+    }
+
+    #[test]
     fn cached_windows_equal_the_streaming_front_ends_windows_for_the_same_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let wav = dir.path().join("chirp.wav");
@@ -396,6 +432,7 @@ mod tests {
             untagged: 0,
         };
         build(&dir.path().join("cache"), &loaded, 1, false, &|_| {}).expect("cache");
+        assert!(is_current(&dir.path().join("cache"), &loaded));
         let cache = MelCache::open(&dir.path().join("cache")).expect("open");
         let (mean, std) = cache.stats(&[0]);
         let params = FrontendParams {
