@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use thiserror::Error;
 
-/// Windows sent to the encoder in one run.
-const BATCH: usize = 16;
+/// Windows gathered before the encoder runs: one encoder batch, so the windows are still in
+/// cache (16 windows are a megabyte).
+const BATCH: usize = crate::model::AUDIO_MAX_BATCH;
 
 /// Everything that can stop a file from being tagged.
 #[derive(Debug, Error)]

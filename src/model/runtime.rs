@@ -20,9 +20,10 @@ use tract_onnx::prelude::{
 use tract_onnx::tract_hir::infer::Factoid;
 
 /// Largest batch of windows handed to tract in one run. Longer inputs are cut into chunks:
-/// memory stays bounded, and on x86 (release, one core) 2–8 windows ran at ≈0.36 ms each
-/// while 32–64 ran at ≈0.55 ms, the activations falling out of cache.
-pub const AUDIO_MAX_BATCH: usize = 8;
+/// memory stays bounded, and on x86 (release, one core, 2026-12-06) batches of 1–4 windows ran
+/// at ≈0.35–0.47 ms each while 8 ran ≈15% slower in the same run, the activations falling
+/// out of cache.
+pub const AUDIO_MAX_BATCH: usize = 4;
 
 /// Largest batch of word vectors handed to tract in one run (a dense layer: big batches
 /// are cheap, this only bounds memory).
