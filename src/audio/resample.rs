@@ -133,11 +133,7 @@ impl Resampler {
         }
         pending.drain(..start);
         stage.pending = pending;
-        result.map_err(|reason| ResampleError::Rubato {
-            from_hz: self.from_hz,
-            to_hz: self.to_hz,
-            reason,
-        })?;
+        result.map_err(rubato_error(self.from_hz, self.to_hz))?;
         Ok(out.len() - before)
     }
 
@@ -155,11 +151,7 @@ impl Resampler {
             chunk.resize(stage.chunk_in, 0.0);
             stage
                 .process(&chunk, total, out)
-                .map_err(|reason| ResampleError::Rubato {
-                    from_hz: self.from_hz,
-                    to_hz: self.to_hz,
-                    reason,
-                })?;
+                .map_err(rubato_error(self.from_hz, self.to_hz))?;
             chunk.clear();
         }
         chunk.clear();
@@ -174,13 +166,17 @@ impl Resampler {
 
 /// The rubato resampler every conversion from `from_hz` to `to_hz` uses.
 fn rubato_stage(from_hz: u32, to_hz: u32) -> Result<FftFixedInOut<f32>, ResampleError> {
-    FftFixedInOut::<f32>::new(from_hz as usize, to_hz as usize, TARGET_CHUNK_IN, 1).map_err(|e| {
-        ResampleError::Rubato {
-            from_hz,
-            to_hz,
-            reason: e.to_string(),
-        }
-    })
+    FftFixedInOut::<f32>::new(from_hz as usize, to_hz as usize, TARGET_CHUNK_IN, 1)
+        .map_err(rubato_error(from_hz, to_hz))
+}
+
+/// Turns rubato's (or realfft's) complaint into the error naming both rates.
+fn rubato_error<E: ToString>(from_hz: u32, to_hz: u32) -> impl FnOnce(E) -> ResampleError {
+    move |e| ResampleError::Rubato {
+        from_hz,
+        to_hz,
+        reason: e.to_string(),
+    }
 }
 
 /// The magnitude response of the resampler from `from_hz` down to `to_hz`, at the
@@ -204,11 +200,7 @@ pub fn decimation_gain(from_hz: u32, to_hz: u32, n_fft: usize) -> Result<Vec<f32
     for _ in 0..3 {
         stage
             .process_into_buffer(&[input.as_slice()], &mut [output.as_mut_slice()], None)
-            .map_err(|e| ResampleError::Rubato {
-                from_hz,
-                to_hz,
-                reason: e.to_string(),
-            })?;
+            .map_err(rubato_error(from_hz, to_hz))?;
         response.extend_from_slice(&output);
         input[0] = 0.0;
     }
@@ -218,11 +210,7 @@ pub fn decimation_gain(from_hz: u32, to_hz: u32, n_fft: usize) -> Result<Vec<f32
     let fft = realfft::RealFftPlanner::<f32>::new().plan_fft_forward(response.len());
     let mut spectrum = fft.make_output_vec();
     fft.process(&mut response, &mut spectrum)
-        .map_err(|e| ResampleError::Rubato {
-            from_hz,
-            to_hz,
-            reason: e.to_string(),
-        })?;
+        .map_err(rubato_error(from_hz, to_hz))?;
     Ok((0..=n_fft / 2).map(|j| spectrum[j * m].norm()).collect())
 }
 

@@ -108,28 +108,7 @@ impl SparseFilterbank {
         for ((first, range), o) in self.bands.iter().zip(out.iter_mut()) {
             let w = &self.weights[range.clone()];
             let s = &spectrum[*first..*first + w.len()];
-            *o = dot(w, s);
+            *o = crate::score::dot(w, s);
         }
     }
-}
-
-/// The dot product of two equally long slices, summed in eight lanes: one running sum would
-/// wait on every add, and the upper bands span dozens of bins.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let mut lanes = [0.0f32; LANES];
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for ((lane, x), y) in lanes.iter_mut().zip(x).zip(y) {
-            *lane += x * y;
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }

@@ -142,37 +142,7 @@ pub fn build(
     let done = AtomicUsize::new(0);
     // Chunks keep the data file in dataset order while workers decode in parallel.
     for chunk in loaded.tracks.chunks(threads * 4) {
-        let next = AtomicUsize::new(0);
-        let mut results: Vec<Option<Result<Vec<f32>, String>>> = vec![None; chunk.len()];
-        let decoded: Vec<(usize, Result<Vec<f32>, String>)> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads.min(chunk.len()))
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut mine = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(record) = chunk.get(i) else { break };
-                            let result = hark::frontend::file_log_mel(&record.path, &params)
-                                .map(|(mel, _)| mel)
-                                .map_err(|e| e.to_string());
-                            mine.push((i, result));
-                            progress(done.fetch_add(1, Ordering::Relaxed) + 1);
-                        }
-                        mine
-                    })
-                })
-                .collect();
-            // A worker that panicked loses its tracks; they are reported as not processed.
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().unwrap_or_default())
-                .collect()
-        });
-        for (i, result) in decoded {
-            if let Some(slot) = results.get_mut(i) {
-                *slot = Some(result);
-            }
-        }
+        let results = log_mels_in_parallel(chunk, threads, &params, &done, progress);
         for (record, result) in chunk.iter().zip(results) {
             match result {
                 Some(Ok(mel)) => {
@@ -215,6 +185,49 @@ pub fn build(
     data.commit().map_err(io_err(&data_path))?;
     hark::fsutil::write_atomic(&index_path, &json).map_err(io_err(&index_path))?;
     Ok(index)
+}
+
+/// The log-mel of each record of `chunk`, in its order, computed by up to `threads` workers;
+/// `None` for a record whose worker panicked. `done` counts finished tracks for `progress`.
+fn log_mels_in_parallel(
+    chunk: &[TrackRecord],
+    threads: usize,
+    params: &FrontendParams,
+    done: &AtomicUsize,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Vec<Option<Result<Vec<f32>, String>>> {
+    let next = AtomicUsize::new(0);
+    let decoded: Vec<(usize, Result<Vec<f32>, String>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.min(chunk.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(record) = chunk.get(i) else { break };
+                        let result = hark::frontend::file_log_mel(&record.path, params)
+                            .map(|(mel, _)| mel)
+                            .map_err(|e| e.to_string());
+                        mine.push((i, result));
+                        progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        // A worker that panicked loses its tracks; they are reported as not processed.
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let mut results: Vec<Option<Result<Vec<f32>, String>>> = vec![None; chunk.len()];
+    for (i, result) in decoded {
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(result);
+        }
+    }
+    results
 }
 
 fn cached(record: &TrackRecord, offset: u64, frames: usize) -> CachedTrack {
