@@ -59,6 +59,9 @@ pub struct CachedTrack {
     pub path: PathBuf,
     /// Tracks of one group stay in one split part.
     pub group: String,
+    /// Where the track came from (package, soundfont, sample library); empty when unknown.
+    #[serde(default)]
+    pub source: String,
     /// Raw tags from the dataset.
     pub tags: Vec<String>,
     /// First frame in the data file.
@@ -117,6 +120,40 @@ pub fn is_current(dir: &Path, loaded: &Loaded) -> bool {
                 .iter()
                 .any(|r| r.id == t.id && r.path == t.path)
         })
+}
+
+/// Copies the dataset's current tags, groups and sources into a current cache's index (a
+/// manifest edit that leaves the audio alone must not force decoding every file again).
+/// Returns how many tracks changed; the index is rewritten only when some did.
+pub fn refresh_annotations(dir: &Path, loaded: &Loaded) -> Result<usize, CacheError> {
+    let mut index = MelCache::open(dir)?.index().clone();
+    let records: std::collections::HashMap<(&str, &Path), &TrackRecord> = loaded
+        .tracks
+        .iter()
+        .map(|r| ((r.id.as_str(), r.path.as_path()), r))
+        .collect();
+    let mut changed = 0;
+    for track in &mut index.tracks {
+        let Some(record) = records.get(&(track.id.as_str(), track.path.as_path())) else {
+            continue;
+        };
+        if track.tags != record.tags || track.group != record.group || track.source != record.source
+        {
+            track.tags.clone_from(&record.tags);
+            track.group.clone_from(&record.group);
+            track.source.clone_from(&record.source);
+            changed += 1;
+        }
+    }
+    if changed > 0 {
+        let index_path = dir.join(INDEX_FILE);
+        let json = serde_json::to_vec_pretty(&index).map_err(|e| CacheError::Index {
+            path: index_path.clone(),
+            message: e.to_string(),
+        })?;
+        hark::fsutil::write_atomic(&index_path, &json).map_err(io_err(&index_path))?;
+    }
+    Ok(changed)
 }
 
 /// Decodes every track with `threads` workers and writes the cache folder; with
@@ -235,6 +272,7 @@ fn cached(record: &TrackRecord, offset: u64, frames: usize) -> CachedTrack {
         id: record.id.clone(),
         path: record.path.clone(),
         group: record.group.clone(),
+        source: record.source.clone(),
         tags: record.tags.clone(),
         offset,
         frames,
@@ -410,6 +448,7 @@ mod tests {
                 path: wav,
                 tags: vec!["rock".into()],
                 group: "chirp".into(),
+                source: String::new(),
             }],
             missing_audio: Vec::new(),
             untagged: 0,
@@ -430,6 +469,42 @@ mod tests {
     }
 
     #[test]
+    fn a_manifest_edit_reaches_a_current_cache_without_decoding_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wav = dir.path().join("chirp.wav");
+        write_wav(&wav);
+        let mut loaded = Loaded {
+            tracks: vec![TrackRecord {
+                id: "chirp".into(),
+                path: wav,
+                tags: vec!["rock".into()],
+                group: "chirp".into(),
+                source: String::new(),
+            }],
+            missing_audio: Vec::new(),
+            untagged: 0,
+        };
+        let cache = dir.path().join("cache");
+        build(&cache, &loaded, 1, false, &|_| {}).expect("cache");
+        let data_before = std::fs::read(cache.join(DATA_FILE)).expect("data");
+        assert_eq!(refresh_annotations(&cache, &loaded).expect("refresh"), 0);
+
+        loaded.tracks[0].tags = vec!["jazz".into(), "piano".into()];
+        loaded.tracks[0].source = "fluid-soundfont-gm".into();
+        assert!(is_current(&cache, &loaded), "only the annotations changed");
+        assert_eq!(refresh_annotations(&cache, &loaded).expect("refresh"), 1);
+        let reopened = MelCache::open(&cache).expect("open");
+        let track = &reopened.index().tracks[0];
+        assert_eq!(track.tags, ["jazz", "piano"]);
+        assert_eq!(track.source, "fluid-soundfont-gm");
+        assert_eq!(
+            std::fs::read(cache.join(DATA_FILE)).expect("data"),
+            data_before,
+            "the frames are left as they were"
+        );
+    }
+
+    #[test]
     fn cached_windows_equal_the_streaming_front_ends_windows_for_the_same_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let wav = dir.path().join("chirp.wav");
@@ -440,6 +515,7 @@ mod tests {
                 path: wav.clone(),
                 tags: vec!["rock".into()],
                 group: "chirp".into(),
+                source: String::new(),
             }],
             missing_audio: Vec::new(),
             untagged: 0,

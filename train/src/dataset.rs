@@ -3,7 +3,9 @@
 //! Four layouts are read ([`DatasetKind`]):
 //!
 //! * `csv`: a manifest with a header row; columns `path` and `tags` (`;`-separated) are
-//!   required, `id` and `group` optional, in any order; other columns are ignored.
+//!   required, `id`, `group` and `source` optional, in any order; other columns are ignored.
+//!   `source` names where a track came from (a package, soundfont or sample library), so
+//!   whole sources can be held out for cross-source tests.
 //! * `mtat`: MagnaTagATune's `annotations_final.csv` (TAB-separated `clip_id`, one 0/1 column
 //!   per tag, `mp3_path`). Clips cut from one song share a group, so a song never straddles
 //!   train and test.
@@ -41,6 +43,28 @@ pub struct TrackRecord {
     pub tags: Vec<String>,
     /// Tracks sharing a group land in the same split part (e.g. clips of one song).
     pub group: String,
+    /// Where the track came from (package, soundfont, sample library); empty when the
+    /// dataset does not say. Whole sources can be held out for cross-source tests.
+    #[serde(default)]
+    pub source: String,
+}
+
+/// What a dataset says about one track besides its id and audio.
+struct Annotation {
+    tags: Vec<String>,
+    group: String,
+    source: String,
+}
+
+impl Annotation {
+    /// Tags and group, from a layout that names no source.
+    fn unsourced(tags: Vec<String>, group: String) -> Self {
+        Self {
+            tags,
+            group,
+            source: String::new(),
+        }
+    }
 }
 
 /// The on-disk layout of a dataset.
@@ -279,8 +303,7 @@ impl Collector {
         line: Option<u64>,
         id: String,
         audio: Result<PathBuf, PathBuf>,
-        tags: Vec<String>,
-        group: String,
+        annotation: Annotation,
     ) {
         let here = at(file, line);
         if let Some(first) = self.seen_ids.get(&id) {
@@ -293,8 +316,9 @@ impl Collector {
             Ok(path) if path.is_file() => self.loaded.tracks.push(TrackRecord {
                 id,
                 path,
-                tags,
-                group,
+                tags: annotation.tags,
+                group: annotation.group,
+                source: annotation.source,
             }),
             Ok(missing) | Err(missing) => {
                 if self.skip_missing {
@@ -445,8 +469,8 @@ fn load_csv(spec: &DatasetSpec, c: &mut Collector) {
         );
         return c.invalid(file, Some(1), message);
     };
-    let (id_col, group_col) = (column("id"), column("group"));
-    for name in ["path", "tags", "id", "group"] {
+    let (id_col, group_col, source_col) = (column("id"), column("group"), column("source"));
+    for name in ["path", "tags", "id", "group", "source"] {
         if header.iter().filter(|h| *h == name).count() > 1 {
             c.invalid(file, Some(1), format!("column \"{name}\" appears twice"));
         }
@@ -461,7 +485,8 @@ fn load_csv(spec: &DatasetSpec, c: &mut Collector) {
         };
         let id = id_col.map(field).transpose();
         let group = group_col.map(field).transpose();
-        let (Ok(id), Ok(group)) = (id, group) else {
+        let source = source_col.map(field).transpose();
+        let (Ok(id), Ok(group), Ok(source)) = (id, group, source) else {
             c.invalid(file, line, "not valid UTF-8 (save the manifest as UTF-8)");
             return;
         };
@@ -485,7 +510,12 @@ fn load_csv(spec: &DatasetSpec, c: &mut Collector) {
             Some(g) if !g.is_empty() => g.to_string(),
             _ => id.clone(),
         };
-        c.track(file, line, id, Ok(root.join(path)), tags, group);
+        let annotation = Annotation {
+            tags,
+            group,
+            source: source.unwrap_or_default().to_string(),
+        };
+        c.track(file, line, id, Ok(root.join(path)), annotation);
     });
 }
 
@@ -568,7 +598,8 @@ fn load_mtat(spec: &DatasetSpec, c: &mut Collector) {
             return;
         }
         let group = mtat_song(&mp3_path);
-        c.track(file, line, clip_id, Ok(root.join(&mp3_path)), tags, group);
+        let annotation = Annotation::unsourced(tags, group);
+        c.track(file, line, clip_id, Ok(root.join(&mp3_path)), annotation);
     });
 }
 
@@ -656,8 +687,7 @@ fn load_gtzan(spec: &DatasetSpec, c: &mut Collector) {
                 None,
                 id,
                 Ok(path.clone()),
-                vec![genre.clone()],
-                group,
+                Annotation::unsourced(vec![genre.clone()], group),
             );
         }
     }
@@ -762,8 +792,7 @@ fn load_msd_tag_list(file: &Path, root: &Path, c: &mut Collector) {
             line,
             id.to_string(),
             msd_audio(root, id),
-            tags,
-            id.to_string(),
+            Annotation::unsourced(tags, id.to_string()),
         );
     }
 }
@@ -848,8 +877,7 @@ fn load_msd_json_tree(dir: &Path, root: &Path, min_weight: f32, c: &mut Collecto
             None,
             id.to_string(),
             msd_audio(root, id),
-            tags,
-            id.to_string(),
+            Annotation::unsourced(tags, id.to_string()),
         );
     }
 }
@@ -919,9 +947,9 @@ mod tests {
         let manifest = dir.path().join("m.csv");
         write(
             &manifest,
-            "Tags,notes,PATH,group\n\
-             \"Rock; Female  Vocalists;rock\",\"a, b\",audio/a.wav,\n\
-             jazz,,audio/b.mp3,album1\n",
+            "Tags,notes,PATH,group,Source\n\
+             \"Rock; Female  Vocalists;rock\",\"a, b\",audio/a.wav,,\n\
+             jazz,,audio/b.mp3,album1, supertux-data \n",
         );
         touch(&dir.path().join("audio/a.wav"));
         touch(&dir.path().join("audio/b.mp3"));
@@ -933,9 +961,11 @@ mod tests {
                 path: dir.path().join("audio/a.wav"),
                 tags: vec!["rock".into(), "female vocalists".into()],
                 group: "audio/a".into(),
+                source: String::new(),
             }
         );
         assert_eq!(loaded.tracks[1].group, "album1");
+        assert_eq!(loaded.tracks[1].source, "supertux-data");
         assert_eq!((loaded.untagged, loaded.missing_audio.len()), (0, 0));
     }
 

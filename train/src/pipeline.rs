@@ -9,7 +9,7 @@ use crate::eval::{self, EvalError};
 use crate::export::{self, ExportError, ExportInfo};
 use crate::report::{self, EvalReport, ReportError};
 use crate::run::{RunData, RunError};
-use crate::split::Part;
+use crate::split::{Origin, Part};
 use crate::train::{self, device_for, TrainError, Trainable, BEST_WEIGHTS, LAST_WEIGHTS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -86,6 +86,13 @@ pub fn prepare(
     let dir = config.cache_dir();
     let reused = !force && cache::is_current(&dir, &loaded);
     let index = if reused {
+        let changed = cache::refresh_annotations(&dir, &loaded)?;
+        if changed > 0 {
+            tracing::info!(
+                tracks = changed,
+                "kept the mel cache; copied the dataset's new tags, groups and sources"
+            );
+        }
         cache::MelCache::open(&dir)?.index().clone()
     } else {
         let total = loaded.tracks.len();
@@ -175,7 +182,8 @@ pub fn evaluate_checkpoint(
     Ok(report)
 }
 
-/// Writes `split.json`: per track its id, path, usable labels, subset and part.
+/// Writes `split.json`: the held-out sources, and per track its id, path, usable labels,
+/// source, subset, part and whether it is a cross-source test track.
 fn write_split(config: &RunConfig, data: &RunData) -> Result<(), PipelineError> {
     let tracks: Vec<serde_json::Value> = data
         .cache
@@ -188,14 +196,17 @@ fn write_split(config: &RunConfig, data: &RunData) -> Result<(), PipelineError> 
                 "id": t.id,
                 "path": t.path,
                 "labels": data.track_labels[i].iter().map(|&l| &data.labels.names[l]).collect::<Vec<_>>(),
+                "source": t.source,
                 "subset": data.split.subset[i].map(|s| s.to_string()),
                 "part": data.split.part[i].to_string(),
+                "cross_source": data.split.is_cross_source(i),
             })
         })
         .collect();
     let doc = serde_json::json!({
         "seen": data.split.labels.seen,
         "unseen": data.split.labels.unseen,
+        "held_out_sources": data.held_out_sources,
         "tracks": tracks,
     });
     let path = config.work_dir.join(SPLIT_JSON);
@@ -259,6 +270,14 @@ pub fn export(
         (data.part(Part::Validation).len() as i64).into(),
     );
     put("test_tracks", (data.part(Part::Test).len() as i64).into());
+    if !data.held_out_sources.is_empty() {
+        let sources: Vec<toml::Value> = data
+            .held_out_sources
+            .iter()
+            .map(|s| s.clone().into())
+            .collect();
+        put("held_out_sources", sources.into());
+    }
     put("seen_labels", (data.seen.len() as i64).into());
     put("unseen_labels", (data.unseen.len() as i64).into());
     put("margin", config.train.margin.into());
@@ -278,14 +297,28 @@ pub fn export(
         );
     }
     if let Ok(r) = report::read_json(&config.work_dir.join(REPORT_JSON)) {
+        // "auc_l (B+C)-Y", or "auc_l (B+C)-Y cross-source[ <source>]" with held-out sources.
+        let key = |metric: &str, test: &str, origin: Origin, source: &Option<String>| match (
+            origin, source,
+        ) {
+            (Origin::All, _) => format!("{metric} {test}"),
+            (other, None) => format!("{metric} {test} {other}"),
+            (other, Some(source)) => format!("{metric} {test} {other} {source}"),
+        };
         for row in &r.retrieval {
             if let Some(auc) = row.metrics.auc {
-                put(&format!("auc_l {}", row.test), auc.into());
+                put(
+                    &key("auc_l", &row.test, row.origin, &row.source),
+                    auc.into(),
+                );
             }
         }
         for row in &r.annotation {
             if let Some(auc) = row.metrics.auc {
-                put(&format!("auc_i {}", row.test), auc.into());
+                put(
+                    &key("auc_i", &row.test, row.origin, &row.source),
+                    auc.into(),
+                );
             }
         }
         put("report", REPORT_MD.into());
