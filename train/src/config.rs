@@ -85,8 +85,12 @@ pub struct SplitConfig {
     pub seen: Vec<String>,
     /// Which instances train: A-X, B-X or (A+B)-X.
     pub setup: TrainSetup,
-    /// Fraction of track groups held out for testing.
+    /// Fraction of track groups held out for testing (of the sources not held out whole).
     pub test_fraction: f64,
+    /// Sources (the manifest's `source` column) held out whole for cross-source tests.
+    pub held_out_sources: Vec<String>,
+    /// How many more sources to draw at random (with the run's seed) and hold out whole.
+    pub held_out_source_count: usize,
     /// Fraction of the training groups kept for validation (the paper: 10%).
     pub validation_fraction: f64,
     /// Annotation tests, named as in the paper's Table 2 (e.g. "B-Y", "(B+C)-(X+Y)").
@@ -103,6 +107,8 @@ impl Default for SplitConfig {
             seen: Vec::new(),
             setup: TrainSetup::AB,
             test_fraction: 0.2,
+            held_out_sources: Vec::new(),
+            held_out_source_count: 0,
             validation_fraction: 0.1,
             annotation_tests: ["B-Y", "C-Y", "(B+C)-Y", "B-(X+Y)", "C-(X+Y)", "(B+C)-(X+Y)"]
                 .map(String::from)

@@ -1,13 +1,14 @@
 //! Evaluation as the daemon would tag: each test track's embedding is the mean of its window
 //! embeddings (hark's `MeanEmbedding`), scored by cosine against every label's word
-//! embedding; then the paper's annotation and retrieval metrics per test setting.
+//! embedding; then the paper's annotation and retrieval metrics per test setting, once over
+//! every test track or, when sources are held out whole, in-source and cross-source apart.
 
 use crate::config::RunConfig;
 use crate::metrics::{self, ScoreMatrix};
 use crate::net::{cosine_matrix, to_vec, NetError, ZeroShotNet};
 use crate::report::{AnnotationRow, EvalReport, RetrievalRow};
 use crate::run::RunData;
-use crate::split::{self, LabelScope, Part, Subset};
+use crate::split::{self, LabelScope, Origin, Part, Subset};
 use crate::train::even_starts;
 use hark::score::MeanEmbedding;
 use tch::{Device, Tensor};
@@ -146,6 +147,26 @@ pub fn best_threshold(scores: &[f32], truth: &[bool]) -> Option<(f32, f64)> {
     best
 }
 
+/// The slices of the test tracks each test is reported on: every test track when no source is
+/// held out; else in-source, all cross-source, and, with two or more held-out sources, each
+/// held-out source alone (a pooled figure can hide one source that fails).
+fn slices(data: &RunData) -> Vec<(Origin, Option<String>)> {
+    let mut slices: Vec<(Origin, Option<String>)> = data
+        .split
+        .origins()
+        .iter()
+        .map(|&origin| (origin, None))
+        .collect();
+    if data.held_out_sources.len() > 1 {
+        slices.extend(
+            data.held_out_sources
+                .iter()
+                .map(|s| (Origin::CrossSource, Some(s.clone()))),
+        );
+    }
+    slices
+}
+
 /// Runs every annotation and retrieval test the config names and fills a report.
 pub fn evaluate(
     config: &RunConfig,
@@ -177,17 +198,30 @@ pub fn evaluate(
         .iter()
         .map(|t| (t, true))
         .chain(config.split.retrieval_tests.iter().map(|t| (t, false)));
-    for (name, is_annotation) in tests {
+    let slices = slices(data);
+    let tests = tests.flat_map(|(name, is_annotation)| {
+        slices.iter().map(move |slice| (name, is_annotation, slice))
+    });
+    for (name, is_annotation, (origin, source)) in tests {
         let (subsets, scope) = split::parse_test_name(name)?;
         let labels = match scope {
             LabelScope::Seen => data.seen.clone(),
             LabelScope::Unseen => data.unseen.clone(),
             LabelScope::All => all_labels.clone(),
         };
-        let tracks = data.split.tracks(Part::Test, &subsets);
+        let mut tracks = data.split.tracks_from(Part::Test, &subsets, *origin);
+        if let Some(source) = source {
+            tracks.retain(|&t| data.sources[t] == *source);
+        }
+        let (origin, source) = (*origin, source.clone());
         if tracks.is_empty() || labels.is_empty() {
+            let which = match (&source, origin) {
+                (Some(s), _) => format!(" {origin} {s}"),
+                (None, Origin::All) => String::new(),
+                (None, other) => format!(" {other}"),
+            };
             notes.push(format!(
-                "{name}: skipped ({} test tracks, {} labels)",
+                "{name}{which}: skipped ({} test tracks, {} labels)",
                 tracks.len(),
                 labels.len()
             ));
@@ -204,6 +238,8 @@ pub fn evaluate(
         if is_annotation {
             annotation.push(AnnotationRow {
                 test: name.clone(),
+                origin,
+                source,
                 metrics: metrics::annotation(&matrix),
             });
         } else {
@@ -213,6 +249,8 @@ pub fn evaluate(
                 .collect();
             retrieval.push(RetrievalRow {
                 test: name.clone(),
+                origin,
+                source,
                 metrics: metrics::retrieval(&matrix, &names),
             });
         }
@@ -238,6 +276,7 @@ pub fn evaluate(
         seen_labels: name(&data.seen),
         unseen_labels: name(&data.unseen),
         dropped_tags: data.labels.dropped.clone(),
+        held_out_sources: data.held_out_sources.clone(),
         split_counts: serde_json::to_value(data.split.counts()).unwrap_or_default(),
         annotation,
         retrieval,

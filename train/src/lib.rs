@@ -3,7 +3,8 @@
 //!
 //! A run flows `dataset` → `cache` (hark's own front-end) → `run` (labels through GloVe, the
 //! paper's `split`) → `train` (`net`, hinge loss) → `eval` (`metrics`, `report`) → `export`
-//! (hark's exporter, parity against tract). `pipeline` strings the steps together for the CLI.
+//! (hark's exporter, parity against tract). `pipeline` strings the steps together for the CLI;
+//! `seeds` combines the reports of several seeds into mean ± sd.
 
 pub mod cache;
 pub mod config;
@@ -16,5 +17,6 @@ pub mod net;
 pub mod pipeline;
 pub mod report;
 pub mod run;
+pub mod seeds;
 pub mod split;
 pub mod train;

@@ -1,4 +1,5 @@
-//! `hark-train`: prepare | train | eval | export, each driven by one run file.
+//! `hark-train`: prepare | train | eval | export, each driven by one run file; seeds, which
+//! combines their reports.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -66,6 +67,16 @@ enum Command {
         #[arg(long, default_value = "best")]
         checkpoint: String,
         /// Output folder (default: export.dir under the work folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Combine the report.json of runs that differ only in seed: mean ± sd per test,
+    /// origin (in-source, cross-source) and metric, as markdown.
+    Seeds {
+        /// The runs' report.json files (three seeds or more).
+        #[arg(required = true, num_args = 1..)]
+        reports: Vec<PathBuf>,
+        /// Also write the markdown to this file.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -204,6 +215,18 @@ fn run() -> Result<()> {
                 e.audio_parity,
                 e.word_parity
             );
+        }
+        Command::Seeds { reports, out } => {
+            let reports = reports
+                .iter()
+                .map(|path| hark_train::report::read_json(path))
+                .collect::<Result<Vec<_>, _>>()?;
+            let text = hark_train::seeds::markdown(&reports);
+            if let Some(path) = out {
+                hark::fsutil::write_atomic(&path, text.as_bytes())
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            println!("{text}");
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::metrics::{AnnotationMetrics, LabelMetrics, RetrievalMetrics};
+use crate::split::Origin;
 
 /// Errors from writing or reading report files; each names the file involved.
 #[derive(Debug, Error)]
@@ -82,6 +83,12 @@ pub struct EpochRecord {
 pub struct AnnotationRow {
     /// Test split in the paper's notation, e.g. `B-Y`.
     pub test: String,
+    /// Which test tracks: all, or in-source / cross-source when sources are held out.
+    #[serde(default)]
+    pub origin: Origin,
+    /// The one held-out source a cross-source row covers (`None`: every track of its origin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Metrics on that split.
     pub metrics: AnnotationMetrics,
 }
@@ -91,6 +98,12 @@ pub struct AnnotationRow {
 pub struct RetrievalRow {
     /// Test split in the paper's notation, e.g. `(B+C)-Y`.
     pub test: String,
+    /// Which test tracks: all, or in-source / cross-source when sources are held out.
+    #[serde(default)]
+    pub origin: Origin,
+    /// The one held-out source a cross-source row covers (`None`: every track of its origin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Metrics on that split.
     pub metrics: RetrievalMetrics,
 }
@@ -117,6 +130,9 @@ pub struct EvalReport {
     pub unseen_labels: Vec<String>,
     /// Tags dropped before splitting (no GloVe vector).
     pub dropped_tags: Vec<DroppedTag>,
+    /// Sources held out whole: the cross-source rows are computed on their tracks.
+    #[serde(default)]
+    pub held_out_sources: Vec<String>,
     /// Instance counts per split group, as the split module reports them.
     pub split_counts: serde_json::Value,
     /// Annotation results, one row per test split.
@@ -203,22 +219,42 @@ pub fn markdown(report: &EvalReport) -> String {
         "- Split counts: {}",
         escape(&split_counts_text(&report.split_counts))
     );
+    if !report.held_out_sources.is_empty() {
+        let _ = writeln!(
+            out,
+            "- Held-out sources (cross-source rows): {}",
+            escape(&report.held_out_sources.join(", "))
+        );
+    }
     let _ = writeln!(out, "- Epochs trained: {}\n", report.epochs.len());
 
     let train = escape(&report.train_setup);
+    // The paper's tables, with a Sources column once some rows are in- or cross-source.
+    let by_origin = report.annotation.iter().any(|r| r.origin != Origin::All)
+        || report.retrieval.iter().any(|r| r.origin != Origin::All);
+    let test_cell = |test: &str, origin: Origin, source: &Option<String>| match source {
+        _ if !by_origin => escape(test),
+        Some(source) => format!("{} | {origin}: {}", escape(test), escape(source)),
+        None => format!("{} | {origin}", escape(test)),
+    };
+    let sources_head = if by_origin { " Sources |" } else { "" };
+    let sources_rule = if by_origin { "---|" } else { "" };
     let _ = writeln!(out, "## Annotation\n");
     if report.annotation.is_empty() {
         let _ = writeln!(out, "No annotation results.\n");
     } else {
-        let _ = writeln!(out, "| Train | Test | AUC-i | MAP-i | P@1 | P@5 | P@10 |");
-        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "| Train | Test |{sources_head} AUC-i | MAP-i | P@1 | P@5 | P@10 |"
+        );
+        let _ = writeln!(out, "|---|---|{sources_rule}---:|---:|---:|---:|---:|");
         for (i, row) in report.annotation.iter().enumerate() {
             let m = &row.metrics;
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} |",
                 if i == 0 { train.as_str() } else { "" },
-                escape(&row.test),
+                test_cell(&row.test, row.origin, &row.source),
                 cell(m.auc),
                 cell(m.map),
                 cell(m.p_at_1),
@@ -233,14 +269,14 @@ pub fn markdown(report: &EvalReport) -> String {
     if report.retrieval.is_empty() {
         let _ = writeln!(out, "No retrieval results.\n");
     } else {
-        let _ = writeln!(out, "| Train | Test | AUC-l | MAP-l |");
-        let _ = writeln!(out, "|---|---|---:|---:|");
+        let _ = writeln!(out, "| Train | Test |{sources_head} AUC-l | MAP-l |");
+        let _ = writeln!(out, "|---|---|{sources_rule}---:|---:|");
         for (i, row) in report.retrieval.iter().enumerate() {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} |",
                 if i == 0 { train.as_str() } else { "" },
-                escape(&row.test),
+                test_cell(&row.test, row.origin, &row.source),
                 cell(row.metrics.auc),
                 cell(row.metrics.map),
             );
@@ -281,7 +317,16 @@ pub fn markdown(report: &EvalReport) -> String {
 
 fn per_label_table(out: &mut String, row: &RetrievalRow) {
     let m = &row.metrics;
-    let _ = writeln!(out, "## Per-label retrieval: {}\n", escape(&row.test));
+    let origin = match (row.origin, &row.source) {
+        (Origin::All, _) => String::new(),
+        (other, None) => format!(" ({other})"),
+        (other, Some(source)) => format!(" ({other}: {})", escape(source)),
+    };
+    let _ = writeln!(
+        out,
+        "## Per-label retrieval: {}{origin}\n",
+        escape(&row.test)
+    );
     let _ = writeln!(
         out,
         "{} of {} labels averaged over {} instances; {} skipped (no positive or no negative).\n",
@@ -491,19 +536,26 @@ mod tests {
                 tag: "zzzcore".into(),
                 reason: "no GloVe vector".into(),
             }],
+            held_out_sources: Vec::new(),
             split_counts: serde_json::json!({"A": 10, "B": 4, "C": 3}),
             annotation: vec![
                 AnnotationRow {
                     test: "B-Y".into(),
+                    origin: Origin::All,
+                    source: None,
                     metrics: annotation_metrics(0.875),
                 },
                 AnnotationRow {
                     test: "C-Y".into(),
+                    origin: Origin::All,
+                    source: None,
                     metrics: annotation_metrics(0.75),
                 },
             ],
             retrieval: vec![RetrievalRow {
                 test: "(B+C)-Y".into(),
+                origin: Origin::All,
+                source: None,
                 metrics: RetrievalMetrics {
                     auc: Some(0.6875),
                     map: Some(0.09),
@@ -554,6 +606,44 @@ mod tests {
             .find("## Per-label retrieval")
             .expect("per-label section");
         assert!(annotation_at < retrieval_at && retrieval_at < per_label_at);
+    }
+
+    #[test]
+    fn markdown_sets_in_source_and_cross_source_rows_side_by_side() {
+        let mut report = sample_report();
+        report.held_out_sources = vec!["csound-soundfont".into()];
+        let mut cross = report.annotation[0].clone();
+        report.annotation[0].origin = Origin::InSource;
+        cross.origin = Origin::CrossSource;
+        cross.metrics = annotation_metrics(0.625);
+        report.annotation.insert(1, cross);
+        report.annotation.truncate(2);
+        report.retrieval[0].origin = Origin::CrossSource;
+        let mut one_source = report.retrieval[0].clone();
+        one_source.source = Some("csound-soundfont".into());
+        report.retrieval.push(one_source);
+        let md = markdown(&report);
+        assert!(md.contains("|  | (B+C)-Y | cross-source: csound-soundfont | 0.6875 | 0.0900 |"));
+        assert!(md.contains("## Per-label retrieval: (B+C)-Y (cross-source: csound-soundfont)"));
+        assert!(md.contains("- Held-out sources (cross-source rows): csound-soundfont"));
+        assert!(md.contains("| Train | Test | Sources | AUC-i | MAP-i | P@1 | P@5 | P@10 |"));
+        assert!(md.contains("| A-X | B-Y | in-source | 0.8750 |"));
+        assert!(md.contains("|  | B-Y | cross-source | 0.6250 |"));
+        assert!(md.contains("| Train | Test | Sources | AUC-l | MAP-l |"));
+        assert!(md.contains("| A-X | (B+C)-Y | cross-source | 0.6875 | 0.0900 |"));
+        assert!(md.contains("## Per-label retrieval: (B+C)-Y (cross-source)"));
+        // A report written before origins existed reads as "all".
+        let mut json = serde_json::to_value(&report).expect("json");
+        json["retrieval"][0]
+            .as_object_mut()
+            .expect("row")
+            .remove("origin");
+        json.as_object_mut()
+            .expect("report")
+            .remove("held_out_sources");
+        let old: EvalReport = serde_json::from_value(json).expect("old report");
+        assert_eq!(old.retrieval[0].origin, Origin::All);
+        assert!(old.held_out_sources.is_empty());
     }
 
     #[test]

@@ -36,8 +36,12 @@ pub struct RunData {
     pub labels: LabelVectors,
     /// Per cached track: indices into `labels` of its usable tags, sorted.
     pub track_labels: Vec<Vec<usize>>,
-    /// The paper's split.
+    /// The paper's split, with any held-out sources.
     pub split: Split,
+    /// Sources held out whole for cross-source tests, sorted.
+    pub held_out_sources: Vec<String>,
+    /// Per cached track: its source (empty when the dataset names none).
+    pub sources: Vec<String>,
     /// Indices into `labels` of the seen labels X.
     pub seen: Vec<usize>,
     /// Indices into `labels` of the unseen labels Y.
@@ -87,13 +91,33 @@ impl RunData {
             .iter()
             .map(|t| t.group.clone())
             .collect();
+        let sources: Vec<String> = cache
+            .index()
+            .tracks
+            .iter()
+            .map(|t| t.source.clone())
+            .collect();
+        let held_out_sources = split::hold_out_sources(
+            &sources,
+            &config.split.held_out_sources,
+            config.split.held_out_source_count,
+            config.seed,
+        )?;
+        let cross_source: Vec<bool> = sources
+            .iter()
+            .map(|s| held_out_sources.binary_search(s).is_ok())
+            .collect();
+        let holdout = split::Holdout {
+            test_fraction: config.split.test_fraction,
+            validation_fraction: config.split.validation_fraction,
+            cross_source: &cross_source,
+        };
         let split = split::make_split(
             &tag_names,
             &groups,
             label_split,
             config.split.setup,
-            config.split.test_fraction,
-            config.split.validation_fraction,
+            &holdout,
             config.seed,
         )?;
         let index_of = |names: &[String]| -> Vec<usize> {
@@ -119,6 +143,8 @@ impl RunData {
             labels,
             track_labels,
             split,
+            held_out_sources,
+            sources,
             seen,
             unseen,
             mean,

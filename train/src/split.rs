@@ -18,6 +18,14 @@
 //!    are two or more) drawn as [`Part::Validation`]; pool tracks of a subset the setup does
 //!    not use are [`Part::Unused`].
 //!
+//! 5. **Cross-source** ([`hold_out_sources`]): tracks may name their source (a package,
+//!    soundfont or sample library). Every group holding a track of a held-out source is a
+//!    test group, whatever its subset, before the draws in 3 and 4, which then draw among the
+//!    remaining sources only. Test tracks of held-out sources are *cross-source*, the others
+//!    *in-source*: a model is judged on both, since tracks of a source it trained on share a
+//!    composer, a mix and a palette with its training tracks and overstate what it does on
+//!    music from elsewhere.
+//!
 //! Groups (e.g. clips of one song) never straddle train, validation and test. The same
 //! inputs and seed give the same split. Draws use ChaCha8 with one stream per purpose and
 //! an in-module shuffle built on its raw output, so a split depends on the seed and the
@@ -34,6 +42,8 @@ const STREAM_LABELS: u64 = 1;
 const STREAM_TEST: u64 = 2;
 /// ChaCha stream of the validation groups' draw.
 const STREAM_VALIDATION: u64 = 3;
+/// ChaCha stream of the held-out sources' draw.
+const STREAM_SOURCES: u64 = 4;
 
 /// The paper's test set names (Tables 2 and 3), all accepted by [`parse_test_name`].
 pub const PAPER_TEST_NAMES: [&str; 7] = [
@@ -88,6 +98,22 @@ pub enum SplitError {
         /// Unseen labels wanted.
         wanted: usize,
         /// Labels available (all, less the forced ones).
+        available: usize,
+    },
+    /// Held-out sources that no track names.
+    #[error("held_out_sources names sources no track has: {} (sources: {})", unknown.join(", "), known.join(", "))]
+    UnknownSources {
+        /// The unknown names.
+        unknown: Vec<String>,
+        /// The sources the tracks name.
+        known: Vec<String>,
+    },
+    /// More sources to draw than there are.
+    #[error("cannot hold out {wanted} sources: the tracks name {available}")]
+    TooFewSources {
+        /// Sources wanted held out (named plus drawn).
+        wanted: usize,
+        /// Distinct sources the tracks name.
         available: usize,
     },
     /// Labels that are both seen and unseen.
@@ -248,6 +274,67 @@ pub struct Split {
     pub subset: Vec<Option<Subset>>,
     /// Each track's part.
     pub part: Vec<Part>,
+    /// Per track: whether it belongs to a held-out source (always a test track then); empty
+    /// when no source is held out.
+    #[serde(default)]
+    pub cross_source: Vec<bool>,
+}
+
+/// How groups are held out of training: fractions drawn at random, and whole sources.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Holdout<'a> {
+    /// Fraction of the in-source A/B groups drawn as test groups.
+    pub test_fraction: f64,
+    /// Fraction of the remaining training groups drawn for validation.
+    pub validation_fraction: f64,
+    /// Per track: whether its source is held out whole (empty: none is).
+    pub cross_source: &'a [bool],
+}
+
+impl Holdout<'static> {
+    /// Random test and validation fractions, no source held out (the paper's protocol).
+    pub fn fractions(test_fraction: f64, validation_fraction: f64) -> Self {
+        Self {
+            test_fraction,
+            validation_fraction,
+            cross_source: &[],
+        }
+    }
+}
+
+/// Which test tracks a figure is computed on, by where they came from.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// Every test track (no source is held out).
+    #[default]
+    All,
+    /// Test tracks of sources the model also trained on.
+    InSource,
+    /// Test tracks of held-out sources: music from elsewhere.
+    CrossSource,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Origin::All => "all",
+            Origin::InSource => "in-source",
+            Origin::CrossSource => "cross-source",
+        })
+    }
 }
 
 /// Track counts per subset and part, for logs and run reports.
@@ -289,6 +376,32 @@ impl Split {
             .filter(|(_, (p, s))| **p == part && s.is_some_and(|s| subsets.contains(&s)))
             .map(|(i, _)| i)
             .collect()
+    }
+
+    /// Like [`Split::tracks`], keeping only the tracks of `origin`.
+    pub fn tracks_from(&self, part: Part, subsets: &[Subset], origin: Origin) -> Vec<usize> {
+        let mut tracks = self.tracks(part, subsets);
+        tracks.retain(|&i| match origin {
+            Origin::All => true,
+            Origin::InSource => !self.is_cross_source(i),
+            Origin::CrossSource => self.is_cross_source(i),
+        });
+        tracks
+    }
+
+    /// Whether track `i` belongs to a held-out source.
+    pub fn is_cross_source(&self, i: usize) -> bool {
+        self.cross_source.get(i).copied().unwrap_or(false)
+    }
+
+    /// The origins a report shows: all test tracks when no source is held out, else
+    /// in-source and cross-source side by side.
+    pub fn origins(&self) -> &'static [Origin] {
+        if self.cross_source.iter().any(|&c| c) {
+            &[Origin::InSource, Origin::CrossSource]
+        } else {
+            &[Origin::All]
+        }
     }
 
     /// Track counts per subset and part.
@@ -424,6 +537,51 @@ fn portion_rounded(fraction: f64, n: usize) -> usize {
     ((fraction * n as f64).round() as usize).min(n)
 }
 
+/// The sources held out whole: every name in `named` (each must be one of `sources`, the
+/// tracks' sources; an empty source means "unknown" and is never held out), plus `draw`
+/// more drawn at random (seeded) from the rest. Sorted.
+pub fn hold_out_sources(
+    sources: &[String],
+    named: &[String],
+    draw: usize,
+    seed: u64,
+) -> Result<Vec<String>, SplitError> {
+    let known: BTreeSet<&str> = sources
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let unknown: BTreeSet<String> = named
+        .iter()
+        .filter(|n| !known.contains(n.as_str()))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(SplitError::UnknownSources {
+            unknown: unknown.into_iter().collect(),
+            known: known.iter().map(|s| s.to_string()).collect(),
+        });
+    }
+    let named: BTreeSet<&str> = named.iter().map(String::as_str).collect();
+    let mut drawable: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|s| !named.contains(s))
+        .collect();
+    if draw > drawable.len() {
+        return Err(SplitError::TooFewSources {
+            wanted: named.len() + draw,
+            available: known.len(),
+        });
+    }
+    shuffle(&mut drawable, &mut rng(seed, STREAM_SOURCES));
+    let held: BTreeSet<&str> = named
+        .into_iter()
+        .chain(drawable.into_iter().take(draw))
+        .collect();
+    Ok(held.into_iter().map(String::from).collect())
+}
+
 /// `track_tags[i]`: track i's tags (already mapped to usable labels); `groups[i]`: its group.
 /// Assigns every track a subset and a part by the rules in the module documentation.
 pub fn make_split(
@@ -431,18 +589,29 @@ pub fn make_split(
     groups: &[String],
     labels: LabelSplit,
     setup: TrainSetup,
-    test_fraction: f64,
-    validation_fraction: f64,
+    holdout: &Holdout<'_>,
     seed: u64,
 ) -> Result<Split, SplitError> {
+    let Holdout {
+        test_fraction,
+        validation_fraction,
+        cross_source,
+    } = *holdout;
     check_fraction("test_fraction", test_fraction)?;
     check_fraction("validation_fraction", validation_fraction)?;
-    if track_tags.len() != groups.len() {
-        return Err(SplitError::LengthMismatch {
-            tags: track_tags.len(),
-            groups: groups.len(),
-        });
+    // An empty `cross_source` holds no source out; a full one must list every track.
+    let lengths = [groups.len()]
+        .into_iter()
+        .chain((!cross_source.is_empty()).then_some(cross_source.len()));
+    for other in lengths {
+        if other != track_tags.len() {
+            return Err(SplitError::LengthMismatch {
+                tags: track_tags.len(),
+                groups: other,
+            });
+        }
     }
+    let is_cross = |i: usize| cross_source.get(i).copied().unwrap_or(false);
     let seen: BTreeSet<&str> = labels.seen.iter().map(String::as_str).collect();
     let unseen: BTreeSet<&str> = labels.unseen.iter().map(String::as_str).collect();
     let overlap: Vec<String> = seen.intersection(&unseen).map(|l| l.to_string()).collect();
@@ -465,24 +634,30 @@ pub fn make_split(
         .collect();
 
     // Groups of usable tracks only: a group of unlabelled tracks must not use up a test slot.
-    let mut group_has_c: BTreeMap<&str, bool> = BTreeMap::new();
-    for (g, s) in groups.iter().zip(&subset) {
-        if let Some(s) = s {
-            *group_has_c.entry(g.as_str()).or_insert(false) |= *s == Subset::C;
+    // A group is a test group whole when any of its tracks is C or of a held-out source.
+    let mut held_whole: BTreeMap<&str, bool> = BTreeMap::new();
+    for (i, (g, s)) in groups.iter().zip(&subset).enumerate() {
+        if s.is_some() {
+            *held_whole.entry(g.as_str()).or_insert(false) |= *s == Some(Subset::C) || is_cross(i);
         }
     }
-    let mut ab_groups: Vec<&str> = group_has_c
+    let mut ab_groups: Vec<&str> = held_whole
         .iter()
-        .filter(|(_, has_c)| !**has_c)
+        .filter(|(_, held)| !**held)
         .map(|(g, _)| *g)
         .collect();
     shuffle(&mut ab_groups, &mut rng(seed, STREAM_TEST));
     let n_test = portion(test_fraction, ab_groups.len());
-    let test_groups: BTreeSet<&str> = group_has_c
+    let test_groups: BTreeSet<&str> = held_whole
         .iter()
-        .filter(|(_, has_c)| **has_c)
+        .filter(|(_, held)| **held)
         .map(|(g, _)| *g)
         .chain(ab_groups.into_iter().take(n_test))
+        .collect();
+    // Every track of a group that holds a held-out source's track is cross-source.
+    let cross_groups: BTreeSet<&str> = (0..groups.len())
+        .filter(|&i| is_cross(i))
+        .map(|i| groups[i].as_str())
         .collect();
 
     let used = setup.subsets();
@@ -525,12 +700,27 @@ pub fn make_split(
         }
     }
 
+    let cross_source: Vec<bool> = if cross_groups.is_empty() {
+        Vec::new()
+    } else {
+        groups
+            .iter()
+            .zip(&part)
+            .map(|(g, p)| *p == Part::Test && cross_groups.contains(g.as_str()))
+            .collect()
+    };
     let split = Split {
         labels,
         subset,
         part,
+        cross_source,
     };
-    tracing::info!(setup = %setup, counts = ?split.counts().tracks, "split made");
+    tracing::info!(
+        setup = %setup,
+        counts = ?split.counts().tracks,
+        cross_source_tests = split.cross_source.iter().filter(|&&c| c).count(),
+        "split made"
+    );
     Ok(split)
 }
 
@@ -661,7 +851,15 @@ mod tests {
             strings(&["jazz", "polka"]),
         ];
         let groups = numbered("g", tags.len());
-        let split = make_split(&tags, &groups, labels, TrainSetup::AB, 0.0, 0.0, 1).unwrap();
+        let split = make_split(
+            &tags,
+            &groups,
+            labels,
+            TrainSetup::AB,
+            &Holdout::fractions(0.0, 0.0),
+            1,
+        )
+        .unwrap();
         assert_eq!(
             split.subset,
             vec![
@@ -711,7 +909,15 @@ mod tests {
             strings(&["rock"]),
         ];
         let groups = strings(&["song1", "song1", "song1", "song2"]);
-        let split = make_split(&tags, &groups, labels, TrainSetup::AB, 0.0, 0.0, 1).unwrap();
+        let split = make_split(
+            &tags,
+            &groups,
+            labels,
+            TrainSetup::AB,
+            &Holdout::fractions(0.0, 0.0),
+            1,
+        )
+        .unwrap();
         assert_eq!(
             split.part,
             vec![Part::Test, Part::Test, Part::Test, Part::Train]
@@ -727,8 +933,7 @@ mod tests {
                 &groups,
                 labels.clone(),
                 TrainSetup::AB,
-                0.2,
-                0.1,
+                &Holdout::fractions(0.2, 0.1),
                 seed,
             )
             .unwrap()
@@ -754,7 +959,15 @@ mod tests {
     fn groups_never_straddle_parts_and_c_is_always_test() {
         let (tags, groups, labels) = synthetic();
         for setup in [TrainSetup::A, TrainSetup::B, TrainSetup::AB] {
-            let split = make_split(&tags, &groups, labels.clone(), setup, 0.2, 0.1, 9).unwrap();
+            let split = make_split(
+                &tags,
+                &groups,
+                labels.clone(),
+                setup,
+                &Holdout::fractions(0.2, 0.1),
+                9,
+            )
+            .unwrap();
             for (g, parts) in parts_per_group(&split, &groups) {
                 assert_eq!(parts.len(), 1, "{setup}: group {g} is in {parts:?}");
             }
@@ -773,7 +986,17 @@ mod tests {
     #[test]
     fn setups_share_the_test_set_and_leave_the_other_pool_unused() {
         let (tags, groups, labels) = synthetic();
-        let make = |setup| make_split(&tags, &groups, labels.clone(), setup, 0.2, 0.1, 4).unwrap();
+        let make = |setup| {
+            make_split(
+                &tags,
+                &groups,
+                labels.clone(),
+                setup,
+                &Holdout::fractions(0.2, 0.1),
+                4,
+            )
+            .unwrap()
+        };
         let (a, b, ab) = (
             make(TrainSetup::A),
             make(TrainSetup::B),
@@ -804,8 +1027,15 @@ mod tests {
     #[test]
     fn test_and_validation_take_their_fraction_of_groups() {
         let (tags, groups, labels) = synthetic();
-        let split =
-            make_split(&tags, &groups, labels.clone(), TrainSetup::AB, 0.2, 0.1, 8).unwrap();
+        let split = make_split(
+            &tags,
+            &groups,
+            labels.clone(),
+            TrainSetup::AB,
+            &Holdout::fractions(0.2, 0.1),
+            8,
+        )
+        .unwrap();
         let per_group = parts_per_group(&split, &groups);
         let count = |part| per_group.values().filter(|p| p.contains(&part)).count();
         let (train, validation) = (count(Part::Train), count(Part::Validation));
@@ -833,7 +1063,15 @@ mod tests {
         let labels = label_split(&["rock"], &["jazz"]);
         let tags = vec![strings(&["rock"]); 5];
         let groups = numbered("g", 5);
-        let split = make_split(&tags, &groups, labels, TrainSetup::A, 0.01, 0.01, 2).unwrap();
+        let split = make_split(
+            &tags,
+            &groups,
+            labels,
+            TrainSetup::A,
+            &Holdout::fractions(0.01, 0.01),
+            2,
+        )
+        .unwrap();
         let counts = split.counts();
         assert_eq!(counts.get(Some(Subset::A), Part::Test), 1);
         assert_eq!(counts.get(Some(Subset::A), Part::Validation), 1);
@@ -851,14 +1089,20 @@ mod tests {
                 &groups[..1],
                 labels.clone(),
                 TrainSetup::A,
-                0.1,
-                0.1,
+                &Holdout::fractions(0.1, 0.1),
                 1
             ),
             Err(SplitError::LengthMismatch { tags: 2, groups: 1 })
         );
         assert!(matches!(
-            make_split(&tags, &groups, labels.clone(), TrainSetup::A, 1.5, 0.1, 1),
+            make_split(
+                &tags,
+                &groups,
+                labels.clone(),
+                TrainSetup::A,
+                &Holdout::fractions(1.5, 0.1),
+                1
+            ),
             Err(SplitError::BadFraction {
                 name: "test_fraction",
                 ..
@@ -870,8 +1114,7 @@ mod tests {
                 &groups,
                 labels.clone(),
                 TrainSetup::A,
-                0.1,
-                f64::NAN,
+                &Holdout::fractions(0.1, f64::NAN),
                 1
             ),
             Err(SplitError::BadFraction {
@@ -880,7 +1123,14 @@ mod tests {
             })
         ));
         assert_eq!(
-            make_split(&tags, &groups, labels.clone(), TrainSetup::B, 0.0, 0.0, 1),
+            make_split(
+                &tags,
+                &groups,
+                labels.clone(),
+                TrainSetup::B,
+                &Holdout::fractions(0.0, 0.0),
+                1
+            ),
             Err(SplitError::NoTrainingTracks {
                 setup: TrainSetup::B,
                 a: 1,
@@ -889,7 +1139,14 @@ mod tests {
         );
         let overlapping = label_split(&["rock", "jazz"], &["jazz"]);
         assert_eq!(
-            make_split(&tags, &groups, overlapping, TrainSetup::A, 0.0, 0.0, 1),
+            make_split(
+                &tags,
+                &groups,
+                overlapping,
+                TrainSetup::A,
+                &Holdout::fractions(0.0, 0.0),
+                1
+            ),
             Err(SplitError::OverlappingLabels {
                 labels: strings(&["jazz"])
             })
@@ -1016,6 +1273,177 @@ mod tests {
             serde_json::to_string(&Part::Validation).unwrap(),
             "\"validation\""
         );
+    }
+
+    /// Sources for [`synthetic`]'s tracks: song `n` belongs to package `n % 6`.
+    fn sources_of(groups: &[String]) -> Vec<String> {
+        groups
+            .iter()
+            .map(|g| {
+                let n: usize = g.trim_start_matches("song").parse().unwrap();
+                format!("pkg{}", n % 6)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn held_out_sources_are_named_or_drawn_and_never_unknown() {
+        let sources = strings(&["pkg1", "pkg2", "", "pkg3", "pkg2", "pkg4"]);
+        assert_eq!(
+            hold_out_sources(&sources, &strings(&["pkg3"]), 0, 1).unwrap(),
+            strings(&["pkg3"])
+        );
+        let drawn = hold_out_sources(&sources, &strings(&["pkg3"]), 2, 5).unwrap();
+        assert_eq!(drawn.len(), 3);
+        assert!(drawn.contains(&"pkg3".to_string()));
+        assert!(!drawn.contains(&String::new()), "unknown is never a source");
+        assert_eq!(
+            drawn,
+            hold_out_sources(&sources, &strings(&["pkg3"]), 2, 5).unwrap()
+        );
+        let draws: BTreeSet<Vec<String>> = (0..20)
+            .map(|seed| hold_out_sources(&sources, &[], 1, seed).unwrap())
+            .collect();
+        assert!(draws.len() > 1, "the seed picks the source: {draws:?}");
+        assert_eq!(
+            hold_out_sources(&sources, &strings(&["pkg9", "pkg1", "fluid"]), 0, 1),
+            Err(SplitError::UnknownSources {
+                unknown: strings(&["fluid", "pkg9"]),
+                known: strings(&["pkg1", "pkg2", "pkg3", "pkg4"]),
+            })
+        );
+        assert_eq!(
+            hold_out_sources(&sources, &strings(&["pkg1"]), 4, 1),
+            Err(SplitError::TooFewSources {
+                wanted: 5,
+                available: 4
+            })
+        );
+    }
+
+    #[test]
+    fn a_held_out_source_is_tested_whole_and_never_trained_on() {
+        let (tags, groups, labels) = synthetic();
+        let sources = sources_of(&groups);
+        let held = hold_out_sources(&sources, &strings(&["pkg2"]), 1, 11).unwrap();
+        let cross: Vec<bool> = sources.iter().map(|s| held.contains(s)).collect();
+        let holdout = Holdout {
+            test_fraction: 0.2,
+            validation_fraction: 0.1,
+            cross_source: &cross,
+        };
+        let split =
+            make_split(&tags, &groups, labels.clone(), TrainSetup::AB, &holdout, 3).unwrap();
+        let mut in_source_tests = 0;
+        for i in 0..tags.len() {
+            if split.subset[i].is_none() {
+                continue;
+            }
+            if cross[i] {
+                assert_eq!(split.part[i], Part::Test, "track {i} of {}", sources[i]);
+                assert!(split.is_cross_source(i));
+            } else {
+                assert!(!split.is_cross_source(i), "track {i} of {}", sources[i]);
+                in_source_tests += usize::from(split.part[i] == Part::Test);
+            }
+        }
+        let trained: BTreeSet<&String> = (0..tags.len())
+            .filter(|&i| matches!(split.part[i], Part::Train | Part::Validation))
+            .map(|i| &sources[i])
+            .collect();
+        assert!(trained.iter().all(|s| !held.contains(*s)), "{trained:?}");
+        assert_eq!(trained.len(), 4, "the other four packages train");
+        // The in-source test draw takes its fraction of the remaining sources' groups.
+        let in_source = split.tracks_from(
+            Part::Test,
+            &[Subset::A, Subset::B, Subset::C],
+            Origin::InSource,
+        );
+        assert_eq!(in_source.len(), in_source_tests);
+        assert!(in_source_tests > 300, "{in_source_tests}");
+        let cross_tests = split.tracks_from(
+            Part::Test,
+            &[Subset::A, Subset::B, Subset::C],
+            Origin::CrossSource,
+        );
+        assert_eq!(
+            cross_tests.len(),
+            (0..tags.len())
+                .filter(|&i| cross[i] && split.subset[i].is_some())
+                .count()
+        );
+        assert_eq!(split.origins(), &[Origin::InSource, Origin::CrossSource]);
+        for (g, parts) in parts_per_group(&split, &groups) {
+            assert_eq!(parts.len(), 1, "group {g} is in {parts:?}");
+        }
+        // Same inputs and seed, same split.
+        assert_eq!(
+            split,
+            make_split(&tags, &groups, labels, TrainSetup::AB, &holdout, 3).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_group_that_straddles_a_held_out_source_is_held_out_whole() {
+        let labels = label_split(&["pop", "rock"], &["jazz"]);
+        let tags = vec![
+            strings(&["rock"]),
+            strings(&["pop"]),
+            strings(&["rock"]),
+            strings(&["pop"]),
+        ];
+        let groups = strings(&["song1", "song1", "song2", "song3"]);
+        // Track 1 is of the held-out source; its group-mate 0 is not.
+        let cross = [false, true, false, false];
+        let holdout = Holdout {
+            test_fraction: 0.0,
+            validation_fraction: 0.0,
+            cross_source: &cross,
+        };
+        let split = make_split(&tags, &groups, labels, TrainSetup::AB, &holdout, 1).unwrap();
+        assert_eq!(
+            split.part,
+            vec![Part::Test, Part::Test, Part::Train, Part::Train]
+        );
+        assert_eq!(split.cross_source, vec![true, true, false, false]);
+        assert_eq!(
+            make_split(
+                &tags,
+                &groups,
+                label_split(&["pop", "rock"], &["jazz"]),
+                TrainSetup::AB,
+                &Holdout {
+                    cross_source: &cross[..3],
+                    ..holdout
+                },
+                1
+            ),
+            Err(SplitError::LengthMismatch { tags: 4, groups: 3 })
+        );
+    }
+
+    #[test]
+    fn without_held_out_sources_every_test_track_is_of_one_origin() {
+        let (tags, groups, labels) = synthetic();
+        let split = make_split(
+            &tags,
+            &groups,
+            labels,
+            TrainSetup::AB,
+            &Holdout::fractions(0.2, 0.1),
+            8,
+        )
+        .unwrap();
+        assert!(split.cross_source.is_empty());
+        assert_eq!(split.origins(), &[Origin::All]);
+        let all = [Subset::A, Subset::B, Subset::C];
+        assert_eq!(
+            split.tracks_from(Part::Test, &all, Origin::All),
+            split.tracks(Part::Test, &all)
+        );
+        assert!(split
+            .tracks_from(Part::Test, &all, Origin::CrossSource)
+            .is_empty());
     }
 
     #[test]
