@@ -11,7 +11,7 @@
 # Prints a table of tracks and minutes per package. Re-running skips finished work.
 #
 # What it needs (Debian): apt (for `apt-get download`), dpkg, unzip, sox with Vorbis
-# (libsox-fmt-all), opus-tools (opusdec). As root it installs the missing ones itself.
+# (libsox-fmt-all), opus-tools (opusdec), vorbis-tools (vorbiscomment). As root it installs the missing ones itself.
 # Only these five packages: the other music packages of Debian are kept for evaluation.
 #
 # Usage: bash train/recipes/default/fetch_audio.sh   (env HARK_CORPUS overrides the
@@ -31,6 +31,8 @@ need=()
 command -v sox >/dev/null || need+=(sox libsox-fmt-all)
 command -v opusdec >/dev/null || need+=(opus-tools)
 command -v unzip >/dev/null || need+=(unzip)
+# licenses.py reads titles and authors with vorbiscomment; without it LICENSES.md loses them.
+command -v vorbiscomment >/dev/null || need+=(vorbis-tools)
 if command -v sox >/dev/null && ! sox -h 2>&1 | grep -qw vorbis; then need+=(libsox-fmt-all); fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

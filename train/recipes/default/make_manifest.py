@@ -4,14 +4,17 @@
 What it does: turns the committed label files into data/default-corpus/manifest.csv, the
 input of hark-train's CSV loader, one track per line:
 
-    path,tags,group,id
-    audio/wesnoth-1.16-music/battle.ogg,electronic;ambient;instrumental,wesnoth-1.16-music/battle,wesnoth-1.16-music/battle
+    path,tags,group,id,source
+    audio/wesnoth-1.16-music/battle.ogg,electronic;ambient;instrumental,wesnoth-1.16-music/battle,wesnoth-1.16-music/battle,wesnoth-1.16-music
 
 path is relative to the manifest's folder; tags are ';'-separated words or phrases (musicnn's
 Last.fm spellings, lowercased: "female vocalists", "hip-hop", "80s"…); group is what the
 trainer's seeded train/validation/test split keeps together: the track itself for game
 music (a Warzone 2100 "_enhanced" remaster shares its original's group), the piece for the
-music21 renderings (two renderings of one piece stay in one split); id names the row.
+music21 renderings (two renderings of one piece stay in one split); id names the row; source
+is where the sound came from, so hark-train can hold out whole sources (cross-source tests):
+the Debian package for game music, the soundfont's package (fluid-soundfont-gm) for the
+music21 renderings.
 
 Tags: teacher tags for every file by the positive-tag rule below, plus, for music21
 renderings, the instrument, ensemble and style words of music21_labels.csv.
@@ -40,6 +43,8 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 THRESHOLD = 0.10  # chosen from this corpus's track-mean distribution: see README.md
 TOP_K = 2
 VOCAL = {"female vocalists", "female vocalist", "male vocalists"}
+# render_music21.py renders every score with FluidR3_GM, from this Debian package.
+SOUNDFONT_SOURCE = "fluid-soundfont-gm"
 
 
 def load_teacher(path):
@@ -99,6 +104,9 @@ def main():
     ap.add_argument("--threshold", type=float, default=THRESHOLD)
     ap.add_argument("--top-k", type=int, default=TOP_K)
     ap.add_argument("--stats", action="store_true", help="print the probability distribution too")
+    ap.add_argument("--rendered", action="append", default=[], metavar="LABELS.csv:SOURCE",
+                    help="add the renderings a labels file lists (render_music21.py --name) under "
+                         "SOURCE, tagged with their music21 words (and teacher tags if any)")
     ap.add_argument("--no-check", action="store_true", help="do not check that the audio files exist")
     args = ap.parse_args()
     out = args.out or os.path.join(args.corpus, "manifest.csv")
@@ -124,36 +132,51 @@ def main():
             tags = list(dict.fromkeys(words + tt))
             tid = path[len("audio/"):].rsplit(".", 1)[0]
             group = r["piece"]
+            source = SOUNDFONT_SOURCE
         elif path.startswith("audio/music21/"):
             continue  # a rendering that music21_labels.csv no longer lists
         else:
             tags = tt
             tid = path[len("audio/"):].rsplit(".", 1)[0]
             group = group_of(tid)
-        rows.append((path, ";".join(tags), group, tid, tt, path in m21))
+            source = tid.split("/", 1)[0]
+        rows.append((path, ";".join(tags), group, tid, source, tt, path in m21))
     not_tagged = sorted(set(m21) - set(means))
+    for spec in args.rendered:
+        labels_file, _, source = spec.rpartition(":")
+        if not labels_file or not source:
+            sys.exit(f"--rendered {spec!r}: expected LABELS.csv:SOURCE")
+        with open(labels_file, newline="") as f:
+            for r in csv.DictReader(f):
+                path = r["path"]
+                if not args.no_check and not os.path.exists(os.path.join(args.corpus, path)):
+                    missing.append(path)
+                    continue
+                tt = teacher_tags(labels, means[path], args.threshold, args.top_k) if path in means else []
+                words = [w for col in ("instruments", "ensemble", "style") for w in r[col].split(";") if w]
+                tid = path[len("audio/"):].rsplit(".", 1)[0]
+                rows.append((path, ";".join(dict.fromkeys(words + tt)), r["piece"], tid, source, tt, True))
 
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["path", "tags", "group", "id"])
+        w.writerow(["path", "tags", "group", "id", "source"])
         for r in rows:
-            w.writerow(r[:4])
+            w.writerow(r[:5])
 
     # Report.
-    src = lambda p: p.split("/")[1]
     by_src = defaultdict(list)
     for r in rows:
-        by_src[src(r[0])].append(r)
+        by_src[r[4]].append(r)
     print(f"\nwrote {out}: {len(rows)} files, {len({r[2] for r in rows})} groups "
           f"(rule: track mean >= {args.threshold}, always top-{args.top_k}, no vocal tags)")
     print(f"{'source':22s} {'files':>5s} {'hours':>6s} {'teacher tags/file':>18s} {'all tags/file':>14s}")
     for s, rs in sorted(by_src.items()):
-        hours = sum(nwin[r[0]] for r in rs) * 3 / 3600
-        print(f"{s:22s} {len(rs):5d} {hours:6.2f} {statistics.fmean(len(r[4]) for r in rs):18.2f} "
+        hours = sum(nwin.get(r[0], 0) for r in rs) * 3 / 3600
+        print(f"{s:22s} {len(rs):5d} {hours:6.2f} {statistics.fmean(len(r[5]) for r in rs):18.2f} "
               f"{statistics.fmean(len(r[1].split(';')) for r in rs):14.2f}")
     tc = Counter(t for r in rows for t in r[1].split(";"))
-    teach = Counter(t for r in rows for t in r[4])
+    teach = Counter(t for r in rows for t in r[5])
     print(f"\ntag frequencies ({len(tc)} tags; 'teacher' = from musicnn, rest = music21 words):")
     for t, c in tc.most_common():
         print(f"  {t:20s} {c:4d}" + (f"  (teacher {teach[t]})" if teach[t] and teach[t] != c else ""))

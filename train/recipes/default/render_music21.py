@@ -25,6 +25,11 @@ Re-running gives the same pieces, instruments and tempi (seed 20240601) and skip
 already done (each keeps a .json sidecar). Test options: --limit N (pieces per collection),
 --only NAME… (collections), --corpus DIR, --labels FILE.
 
+Cross-synth evaluation: --soundfont FILE --name NAME renders the same plan with another
+soundfont into audio/NAME/ (labels in NAME_labels.csv, pieces grouped as NAME/<piece>, so a
+rendering is never grouped with the FluidR3 one of its piece). make_manifest.py --rendered
+adds them under their own source, for hark-train to hold out whole (cross-source.toml).
+
 What it needs: the venv of setup_teacher.sh (music21 9.1.0), Debian fluidsynth and
 fluid-soundfont-gm, sox with Vorbis. Run niced:
     nice -n 19 train/recipes/default/.venv-teacher/bin/python train/recipes/default/render_music21.py
@@ -307,11 +312,11 @@ def to_midi(score):
         return midi.translate.streamToMidiFile(score)
 
 
-def render(mid, wav):
+def render(mid, wav, soundfont):
     # A malformed MIDI file (a stray event hours later) must not fill the disk: cap the WAV
     # at 64 MB (ulimit -f, 1 KiB blocks; about 12 min of 22050 Hz stereo) and the time at 300 s.
     subprocess.run(["bash", "-c", 'ulimit -f 65536; exec timeout 300 fluidsynth -ni -q -F "$0" -r 22050 '
-                    '-o synth.cpu-cores=1 "$1" "$2"', wav, SF2, mid],
+                    '-o synth.cpu-cores=1 "$1" "$2"', wav, soundfont, mid],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -338,7 +343,7 @@ def plan_and_render(args):
     from music21 import corpus, midi
     bundle = corpus.corpora.CoreCorpus().metadataBundle
     cands = list_candidates(bundle)
-    outdir = os.path.join(args.corpus, "audio", "music21")
+    outdir = os.path.join(args.corpus, "audio", args.name)
     os.makedirs(outdir, exist_ok=True)
     rows = []
     n_done = 0
@@ -453,7 +458,7 @@ def do_piece(args, outdir, name, kind, style, composer, tgt, sets, sp, number, p
         mf.write()
         mf.close()
         try:
-            render(mid, wav)
+            render(mid, wav, args.soundfont)
         except subprocess.CalledProcessError as e:
             open(side + ".skip", "w").write(f"fluidsynth: {e}\n")
             return None
@@ -467,7 +472,7 @@ def do_piece(args, outdir, name, kind, style, composer, tgt, sets, sp, number, p
             return None
         secs = encode(wav, ogg, repeat)
     res = {
-        "path": f"audio/music21/{base}.ogg", "piece": f"music21/{pid}", "collection": name,
+        "path": f"audio/{args.name}/{base}.ogg", "piece": f"{args.name}/{pid}", "collection": name,
         "composer": composer, "title": title, "instruments": ";".join(inst_words), "ensemble": ens,
         "style": ";".join(st), "programs": ";".join(str(p) for p in progs), "qpm": qpm,
         "seconds": round(secs, 2), "set": set_name, "source": sp, "number": number,
@@ -481,12 +486,17 @@ def do_piece(args, outdir, name, kind, style, composer, tgt, sets, sp, number, p
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=os.environ.get("HARK_CORPUS", os.path.join(ROOT, "data", "default-corpus")))
-    ap.add_argument("--labels", default=os.path.join(HERE, "music21_labels.csv"))
+    ap.add_argument("--labels", default=None, help="default music21_labels.csv, or NAME_labels.csv")
+    ap.add_argument("--soundfont", default=SF2, help="the GM soundfont to render with")
+    ap.add_argument("--name", default="music21", help="audio subfolder and piece prefix")
     ap.add_argument("--limit", type=int, default=0, help="at most N pieces per collection (a test)")
     ap.add_argument("--only", nargs="*", default=[], help="only these collections (a test)")
     args = ap.parse_args()
-    if not os.path.exists(SF2):
-        sys.exit(f"{SF2} missing: apt-get install fluid-soundfont-gm (setup_teacher.sh does)")
+    if args.labels is None:
+        args.labels = os.path.join(HERE, f"{args.name}_labels.csv")
+    if not os.path.exists(args.soundfont):
+        sys.exit(f"{args.soundfont} missing: apt-get install fluid-soundfont-gm (setup_teacher.sh "
+                 "does), or csound-soundfont for --soundfont /usr/share/sounds/sf2/sf_GMbank.sf2")
     rows, el = plan_and_render(args)
     cols = ["path", "piece", "collection", "composer", "title", "instruments", "ensemble", "style",
             "programs", "qpm", "seconds", "source", "number"]
