@@ -207,6 +207,10 @@ pub struct EvalConfig {
     pub hop_frames: usize,
     /// At most this many windows per track, evenly spaced (0: all).
     pub max_windows_per_track: usize,
+    /// An experiment the daemon cannot do yet: subtract the training tracks' mean embedding
+    /// from every test track's before scoring, so the direction all music shares stops
+    /// deciding which words win.
+    pub centre_on_training_mean: bool,
 }
 
 impl Default for EvalConfig {
@@ -214,6 +218,7 @@ impl Default for EvalConfig {
         Self {
             hop_frames: 130,
             max_windows_per_track: 0,
+            centre_on_training_mean: false,
         }
     }
 }

@@ -72,6 +72,23 @@ pub fn track_embeddings(
     Ok(out)
 }
 
+/// The mean of equally long embeddings; `None` when there are none.
+pub fn mean_embedding(embeddings: &[Vec<f32>]) -> Option<Vec<f32>> {
+    let first = embeddings.first()?;
+    let mut mean = MeanEmbedding::new(first.len());
+    for e in embeddings {
+        mean.add(e);
+    }
+    mean.mean()
+}
+
+/// Subtracts `centre` from `embedding` (same length).
+pub fn centre_on(embedding: &mut [f32], centre: &[f32]) {
+    for (e, c) in embedding.iter_mut().zip(centre) {
+        *e -= c;
+    }
+}
+
 /// Cosine scores `[tracks × labels]` of track embeddings against the given labels.
 pub fn score_matrix(
     data: &RunData,
@@ -183,6 +200,28 @@ pub fn evaluate(
         config.eval.max_windows_per_track,
         device,
     )?;
+    let mut embeddings = embeddings;
+    let mut notes = Vec::new();
+    if config.eval.centre_on_training_mean {
+        let train = data.part(Part::Train);
+        let train_embeddings = track_embeddings(
+            data,
+            net,
+            &train,
+            config.eval.hop_frames,
+            config.eval.max_windows_per_track,
+            device,
+        )?;
+        if let Some(centre) = mean_embedding(&train_embeddings) {
+            for e in &mut embeddings {
+                centre_on(e, &centre);
+            }
+            notes.push(format!(
+                "audio embeddings centred on the mean of {} training tracks' (eval.centre_on_training_mean)",
+                train.len()
+            ));
+        }
+    }
     let row_of = |track: usize| test_tracks.iter().position(|&t| t == track);
     let all_labels: Vec<usize> = {
         let mut v: Vec<usize> = data.seen.iter().chain(&data.unseen).copied().collect();
@@ -191,7 +230,6 @@ pub fn evaluate(
     };
     let mut annotation = Vec::new();
     let mut retrieval = Vec::new();
-    let mut notes = Vec::new();
     let tests = config
         .split
         .annotation_tests
@@ -309,4 +347,22 @@ pub fn recommend_threshold(
     let scores = score_matrix(data, net, &embeddings, &data.seen, device)?;
     let truth = truth_matrix(data, &tracks, &data.seen);
     Ok(best_threshold(&scores, &truth))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn centring_removes_the_direction_every_track_shares() {
+        // Two tracks that point mostly the same way: the shared part decides their cosine
+        // with any word until the training mean is taken out.
+        let tracks = vec![vec![10.0, 1.0, 0.0], vec![10.0, 0.0, 1.0]];
+        let centre = mean_embedding(&tracks).expect("mean");
+        assert_eq!(centre, vec![10.0, 0.5, 0.5]);
+        let mut a = tracks[0].clone();
+        centre_on(&mut a, &centre);
+        assert_eq!(a, vec![0.0, 0.5, -0.5]);
+        assert_eq!(mean_embedding(&[]), None);
+    }
 }
