@@ -39,6 +39,24 @@ fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
     v
 }
 
+/// The `n_mels + 2` band edges in Hz: band m rises from edge m, peaks at m + 1, ends at m + 2.
+fn band_edges_hz(params: &FrontendParams) -> Vec<f64> {
+    linspace(
+        hz_to_mel(f64::from(params.f_min)),
+        hz_to_mel(f64::from(params.f_max)),
+        params.n_mels + 2,
+    )
+    .into_iter()
+    .map(mel_to_hz)
+    .collect()
+}
+
+/// Each mel band's centre frequency in Hz (where its triangle peaks), lowest band first.
+pub fn mel_band_centres_hz(params: &FrontendParams) -> Vec<f64> {
+    let edges = band_edges_hz(params);
+    edges[1..edges.len() - 1].to_vec()
+}
+
 /// Dense mel filterbank `[n_mels × (n_fft/2 + 1)]`, row-major, matching librosa's defaults.
 pub fn mel_filterbank(params: &FrontendParams) -> Vec<f32> {
     let n_mels = params.n_mels;
@@ -47,12 +65,7 @@ pub fn mel_filterbank(params: &FrontendParams) -> Vec<f32> {
     // numpy.fft.rfftfreq(n_fft, d = 1 / sr)
     let bin_hz = 1.0 / (params.n_fft as f64 * (1.0 / sr));
     let fft_freqs: Vec<f64> = (0..n_bins).map(|k| k as f64 * bin_hz).collect();
-    let mel_pts = linspace(
-        hz_to_mel(f64::from(params.f_min)),
-        hz_to_mel(f64::from(params.f_max)),
-        n_mels + 2,
-    );
-    let mel_f: Vec<f64> = mel_pts.into_iter().map(mel_to_hz).collect();
+    let mel_f = band_edges_hz(params);
 
     let mut weights = vec![0f32; n_mels * n_bins];
     for (m, row) in weights.chunks_exact_mut(n_bins).enumerate() {

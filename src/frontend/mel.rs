@@ -208,9 +208,20 @@ fn compute_frame(
         *m = (c.re * c.re + c.im * c.im).sqrt();
     }
     filterbank.apply(magnitude, out);
+    for v in out.iter_mut() {
+        *v = compress(*v);
+    }
+}
+
+/// The front-end's compression of one mel magnitude: log10(1 + 10·x).
+#[inline]
+pub fn compress(magnitude: f32) -> f32 {
     // log2 scaled rather than log10: glibc's log10f is the slow legacy routine (≈2× here),
     // and the two differ by at most 2.4e-7 on these values.
-    for v in out.iter_mut() {
-        *v = (1.0 + 10.0 * *v).log2() * std::f32::consts::LOG10_2;
-    }
+    (1.0 + 10.0 * magnitude).log2() * std::f32::consts::LOG10_2
+}
+
+/// The mel magnitude a compressed value came from: the inverse of [`compress`].
+pub fn uncompress(value: f32) -> f32 {
+    (10f32.powf(value) - 1.0) / 10.0
 }

@@ -15,8 +15,8 @@ mod streaming;
 use serde::{Deserialize, Serialize};
 
 pub use file::{file_log_mel, write_npy, FileMelError};
-pub use filterbank::mel_filterbank;
-pub use mel::MelFrontend;
+pub use filterbank::{mel_band_centres_hz, mel_filterbank};
+pub use mel::{compress, uncompress, MelFrontend};
 pub use rate::LogMelStream;
 pub use ring::{window_starts, WindowRing};
 pub use streaming::StreamingFrontend;

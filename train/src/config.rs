@@ -176,6 +176,8 @@ pub struct TrainConfig {
     pub threads: usize,
     /// CPU or CUDA.
     pub device: DeviceChoice,
+    /// Capture-like augmentation of the training crops (off unless its probability is set).
+    pub augment: crate::augment::AugmentConfig,
 }
 
 impl Default for TrainConfig {
@@ -195,6 +197,7 @@ impl Default for TrainConfig {
             validation_windows_per_track: 4,
             threads: 0,
             device: DeviceChoice::Auto,
+            augment: crate::augment::AugmentConfig::default(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! (hark's exporter, parity against tract). `pipeline` strings the steps together for the CLI;
 //! `seeds` combines the reports of several seeds into mean ± sd.
 
+pub mod augment;
 pub mod cache;
 pub mod config;
 pub mod dataset;

@@ -166,6 +166,36 @@ impl RunData {
             .to_device(device)
     }
 
+    /// Like [`RunData::windows_tensor`], each crop augmented before standardisation
+    /// (training only: evaluation hears the audio as it is).
+    pub fn augmented_windows_tensor(
+        &self,
+        windows: &[(usize, usize)],
+        augmenter: &crate::augment::Augmenter,
+        rng: &mut rand_chacha::ChaCha8Rng,
+        device: tch::Device,
+    ) -> tch::Tensor {
+        let frontend = crate::cache::cache_frontend();
+        let (frames, n_mels) = (frontend.window_frames, self.cache.n_mels());
+        let mut mel = Vec::with_capacity(windows.len() * frames * n_mels);
+        let standard = hark::frontend::FrontendParams {
+            mean: self.mean,
+            std: self.std,
+            ..frontend
+        };
+        for &(track, start) in windows {
+            let at = mel.len();
+            // Mean 0 and std 1: the cached, unstandardised frames.
+            self.cache
+                .window_into(track, start, frames, 0.0, 1.0, &mut mel);
+            augmenter.apply(&mut mel[at..], rng);
+            hark::frontend::standardize(&mut mel[at..], &standard);
+        }
+        tch::Tensor::from_slice(&mel)
+            .view([windows.len() as i64, frames as i64, n_mels as i64])
+            .to_device(device)
+    }
+
     /// Track indices of one part, over all subsets.
     pub fn part(&self, part: Part) -> Vec<usize> {
         self.split.tracks(part, &[Subset::A, Subset::B, Subset::C])

@@ -197,6 +197,9 @@ impl NesterovSgd {
     }
 }
 
+/// ChaCha stream of an epoch's augmentation draws (the crops use the default stream 0).
+const STREAM_AUGMENT: u64 = 5;
+
 /// One crop's training example: track, crop start, positive and negative label rows.
 struct Example {
     track: usize,
@@ -312,6 +315,10 @@ pub fn train(
     let device = device_for(t.device)?;
     tch::manual_seed(config.seed as i64);
     let window = crate::cache::cache_frontend().window_frames;
+    let augmenter = crate::augment::Augmenter::new(
+        t.augment.clone(),
+        hark::frontend::mel_band_centres_hz(&crate::cache::cache_frontend()),
+    );
     let n_seen = data.seen.len();
     if n_seen < 2 {
         return Err(TrainError::NoLabels(format!(
@@ -398,6 +405,9 @@ pub fn train(
         let started = Instant::now();
         // Per-epoch seeds: a resumed run draws exactly the crops an uninterrupted one would.
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_mul(1_000_003) ^ epoch as u64);
+        // Augmentation draws from its own stream, so the crops are the same with it or without.
+        let mut arng = rng.clone();
+        arng.set_stream(STREAM_AUGMENT);
         let bar = progress_bar(show_progress, steps_per_epoch as u64, epoch);
         let mut loss_sum = 0.0;
         let mut lr = 0.0;
@@ -412,7 +422,14 @@ pub fn train(
                 })
                 .collect();
             lr = t.learning_rate * state.lr_scale / (1.0 + t.lr_decay * state.steps as f64);
-            let audio = batch_audio(data, &model.net, &batch, device);
+            let audio = if augmenter.is_active() {
+                let windows: Vec<(usize, usize)> =
+                    batch.iter().map(|e| (e.track, e.start)).collect();
+                let mel = data.augmented_windows_tensor(&windows, &augmenter, &mut arng, device);
+                model.net.audio(&mel)
+            } else {
+                batch_audio(data, &model.net, &batch, device)
+            };
             let loss = batch_loss(&model.net, &audio, &seen_table, &batch, t.margin, device);
             loss.backward();
             opt.step(lr);
