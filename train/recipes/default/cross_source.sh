@@ -7,7 +7,8 @@
 #      cross-source and per held-out source;
 #   4. combines the three reports: runs/cross-source.md (mean ± sd).
 # Needs: run.sh's corpus (steps 1 and 3), the torch venv (bash train/setup.sh), apt for
-# csound-soundfont. SEEDS="1 2 3" and EPOCHS override the seeds and train.epochs.
+# csound-soundfont. SEEDS="1 2 3" and EPOCHS override the seeds and train.epochs;
+# HARK_TEACHER_PYTHON a Python with music21 9.1.0 other than setup_teacher.sh's venv.
 #   bash train/recipes/default/cross_source.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
