@@ -164,6 +164,35 @@ pub fn best_threshold(scores: &[f32], truth: &[bool]) -> Option<(f32, f64)> {
     best
 }
 
+/// Subtracts the training tracks' mean embedding from `embeddings`; the report's note.
+fn centre_on_training_mean(
+    config: &RunConfig,
+    data: &RunData,
+    net: &ZeroShotNet,
+    embeddings: &mut [Vec<f32>],
+    device: Device,
+) -> Result<Option<String>, EvalError> {
+    let train = data.part(Part::Train);
+    let train_embeddings = track_embeddings(
+        data,
+        net,
+        &train,
+        config.eval.hop_frames,
+        config.eval.max_windows_per_track,
+        device,
+    )?;
+    let Some(centre) = mean_embedding(&train_embeddings) else {
+        return Ok(None);
+    };
+    for e in embeddings {
+        centre_on(e, &centre);
+    }
+    Ok(Some(format!(
+        "audio embeddings centred on the mean of {} training tracks' (eval.centre_on_training_mean)",
+        train.len()
+    )))
+}
+
 /// The slices of the test tracks each test is reported on: every test track when no source is
 /// held out; else in-source, all cross-source, and, with two or more held-out sources, each
 /// held-out source alone (a pooled figure can hide one source that fails).
@@ -203,24 +232,13 @@ pub fn evaluate(
     let mut embeddings = embeddings;
     let mut notes = Vec::new();
     if config.eval.centre_on_training_mean {
-        let train = data.part(Part::Train);
-        let train_embeddings = track_embeddings(
+        notes.extend(centre_on_training_mean(
+            config,
             data,
             net,
-            &train,
-            config.eval.hop_frames,
-            config.eval.max_windows_per_track,
+            &mut embeddings,
             device,
-        )?;
-        if let Some(centre) = mean_embedding(&train_embeddings) {
-            for e in &mut embeddings {
-                centre_on(e, &centre);
-            }
-            notes.push(format!(
-                "audio embeddings centred on the mean of {} training tracks' (eval.centre_on_training_mean)",
-                train.len()
-            ));
-        }
+        )?);
     }
     let row_of = |track: usize| test_tracks.iter().position(|&t| t == track);
     let all_labels: Vec<usize> = {

@@ -154,16 +154,7 @@ impl RunData {
 
     /// Standardised windows `[n, frames, mels]` on `device`, one per `(track, start frame)`.
     pub fn windows_tensor(&self, windows: &[(usize, usize)], device: tch::Device) -> tch::Tensor {
-        let frames = crate::cache::cache_frontend().window_frames;
-        let n_mels = self.cache.n_mels();
-        let mut mel = Vec::with_capacity(windows.len() * frames * n_mels);
-        for &(track, start) in windows {
-            self.cache
-                .window_into(track, start, frames, self.mean, self.std, &mut mel);
-        }
-        tch::Tensor::from_slice(&mel)
-            .view([windows.len() as i64, frames as i64, n_mels as i64])
-            .to_device(device)
+        self.windows_tensor_with(windows, device, |_| {})
     }
 
     /// Like [`RunData::windows_tensor`], each crop augmented before standardisation
@@ -174,6 +165,17 @@ impl RunData {
         augmenter: &crate::augment::Augmenter,
         rng: &mut rand_chacha::ChaCha8Rng,
         device: tch::Device,
+    ) -> tch::Tensor {
+        self.windows_tensor_with(windows, device, |crop| augmenter.apply(crop, rng))
+    }
+
+    /// The windows with `before` applied to each unstandardised crop, then standardised by
+    /// hark's own arithmetic (the daemon's, bit for bit).
+    fn windows_tensor_with(
+        &self,
+        windows: &[(usize, usize)],
+        device: tch::Device,
+        mut before: impl FnMut(&mut [f32]),
     ) -> tch::Tensor {
         let frontend = crate::cache::cache_frontend();
         let (frames, n_mels) = (frontend.window_frames, self.cache.n_mels());
@@ -188,7 +190,7 @@ impl RunData {
             // Mean 0 and std 1: the cached, unstandardised frames.
             self.cache
                 .window_into(track, start, frames, 0.0, 1.0, &mut mel);
-            augmenter.apply(&mut mel[at..], rng);
+            before(&mut mel[at..]);
             hark::frontend::standardize(&mut mel[at..], &standard);
         }
         tch::Tensor::from_slice(&mel)
