@@ -121,7 +121,7 @@ fn mel_frontend_blocks_equal_whole() {
             for block in random_blocks(&samples, seed, 3000) {
                 counted += mel.push(block, &mut frames);
             }
-            mel.reset();
+            counted += mel.finish(&mut frames);
             assert_eq!(counted * 128, frames.len());
             assert_eq!(
                 frames, whole,

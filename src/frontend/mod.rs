@@ -174,6 +174,7 @@ pub fn log_mel(samples: &[f32], params: &FrontendParams) -> Result<Vec<f32>, Fro
     let mut frontend = MelFrontend::new(params)?;
     let mut frames = Vec::with_capacity(frontend.frames_for(samples.len()) * params.n_mels);
     frontend.push(samples, &mut frames);
+    frontend.finish(&mut frames);
     Ok(frames)
 }
 

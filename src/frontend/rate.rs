@@ -109,7 +109,6 @@ impl LogMelStream {
                 self.mel.push(resampled, frames_out)
             }
         };
-        self.mel.reset();
-        Ok(n)
+        Ok(n + self.mel.finish(frames_out))
     }
 }
