@@ -110,7 +110,7 @@ impl MelFrontend {
                 filterbank: SparseFilterbank::new(params, gain),
                 pair: vec![Complex::default(); n_fft],
                 holding: false,
-                magnitudes: [0, 1].map(|_| vec![0.0; params.n_fft / 2 + 1]),
+                magnitudes: std::array::from_fn(|_| vec![0.0; params.n_fft / 2 + 1]),
                 scratch: vec![Complex::default(); fft.get_inplace_scratch_len()],
                 fft,
             },

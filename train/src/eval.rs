@@ -164,6 +164,24 @@ pub fn best_threshold(scores: &[f32], truth: &[bool]) -> Option<(f32, f64)> {
     best
 }
 
+/// Track embeddings of `tracks` windowed as the run's `[eval]` section says.
+fn eval_embeddings(
+    config: &RunConfig,
+    data: &RunData,
+    net: &ZeroShotNet,
+    tracks: &[usize],
+    device: Device,
+) -> Result<Vec<Vec<f32>>, EvalError> {
+    track_embeddings(
+        data,
+        net,
+        tracks,
+        config.eval.hop_frames,
+        config.eval.max_windows_per_track,
+        device,
+    )
+}
+
 /// Subtracts the training tracks' mean embedding from `embeddings`; the report's note.
 fn centre_on_training_mean(
     config: &RunConfig,
@@ -173,14 +191,7 @@ fn centre_on_training_mean(
     device: Device,
 ) -> Result<Option<String>, EvalError> {
     let train = data.part(Part::Train);
-    let train_embeddings = track_embeddings(
-        data,
-        net,
-        &train,
-        config.eval.hop_frames,
-        config.eval.max_windows_per_track,
-        device,
-    )?;
+    let train_embeddings = eval_embeddings(config, data, net, &train, device)?;
     let Some(centre) = mean_embedding(&train_embeddings) else {
         return Ok(None);
     };
@@ -213,57 +224,42 @@ fn slices(data: &RunData) -> Vec<(Origin, Option<String>)> {
     slices
 }
 
-/// Runs every annotation and retrieval test the config names and fills a report.
-pub fn evaluate(
-    config: &RunConfig,
-    data: &RunData,
-    net: &ZeroShotNet,
+/// The test tracks with their embeddings, scored a slice at a time.
+struct TestedTracks<'a> {
+    data: &'a RunData,
+    net: &'a ZeroShotNet,
     device: Device,
-) -> Result<EvalReport, EvalError> {
-    let test_tracks = data.part(Part::Test);
-    let embeddings = track_embeddings(
-        data,
-        net,
-        &test_tracks,
-        config.eval.hop_frames,
-        config.eval.max_windows_per_track,
-        device,
-    )?;
-    let mut embeddings = embeddings;
-    let mut notes = Vec::new();
-    if config.eval.centre_on_training_mean {
-        notes.extend(centre_on_training_mean(
-            config,
-            data,
-            net,
-            &mut embeddings,
-            device,
-        )?);
-    }
-    let row_of = |track: usize| test_tracks.iter().position(|&t| t == track);
-    let all_labels: Vec<usize> = {
-        let mut v: Vec<usize> = data.seen.iter().chain(&data.unseen).copied().collect();
-        v.sort_unstable();
-        v
-    };
-    let mut annotation = Vec::new();
-    let mut retrieval = Vec::new();
-    let tests = config
-        .split
-        .annotation_tests
-        .iter()
-        .map(|t| (t, true))
-        .chain(config.split.retrieval_tests.iter().map(|t| (t, false)));
-    let slices = slices(data);
-    let tests = tests.flat_map(|(name, is_annotation)| {
-        slices.iter().map(move |slice| (name, is_annotation, slice))
-    });
-    for (name, is_annotation, (origin, source)) in tests {
+    /// Test track indices, in the order of `embeddings`.
+    tracks: &'a [usize],
+    embeddings: &'a [Vec<f32>],
+    /// Seen and unseen labels, sorted.
+    all_labels: &'a [usize],
+}
+
+/// What the tests found: their rows, and a note for each slice skipped.
+#[derive(Default)]
+struct TestRows {
+    annotation: Vec<AnnotationRow>,
+    retrieval: Vec<RetrievalRow>,
+    notes: Vec<String>,
+}
+
+impl TestedTracks<'_> {
+    /// Runs the test `name` on one slice of the test tracks and adds its row, or a note
+    /// when the slice has no tracks or the test no labels.
+    fn run(
+        &self,
+        name: &str,
+        is_annotation: bool,
+        (origin, source): &(Origin, Option<String>),
+        rows: &mut TestRows,
+    ) -> Result<(), EvalError> {
+        let data = self.data;
         let (subsets, scope) = split::parse_test_name(name)?;
         let labels = match scope {
-            LabelScope::Seen => data.seen.clone(),
-            LabelScope::Unseen => data.unseen.clone(),
-            LabelScope::All => all_labels.clone(),
+            LabelScope::Seen => &data.seen,
+            LabelScope::Unseen => &data.unseen,
+            LabelScope::All => self.all_labels,
         };
         let mut tracks = data.split.tracks_from(Part::Test, &subsets, *origin);
         if let Some(source) = source {
@@ -276,54 +272,128 @@ pub fn evaluate(
                 (None, Origin::All) => String::new(),
                 (None, other) => format!(" {other}"),
             };
-            notes.push(format!(
+            rows.notes.push(format!(
                 "{name}{which}: skipped ({} test tracks, {} labels)",
                 tracks.len(),
                 labels.len()
             ));
-            continue;
+            return Ok(());
         }
-        let rows: Vec<Vec<f32>> = tracks
-            .iter()
-            .filter_map(|&t| row_of(t).map(|r| embeddings[r].clone()))
-            .collect();
-        let scores = score_matrix(data, net, &rows, &labels, device)?;
-        let truth = truth_matrix(data, &tracks, &labels);
+        let (scores, truth) = self.matrices(&tracks, labels)?;
         let matrix = ScoreMatrix::new(&scores, &truth, tracks.len(), labels.len())
             .map_err(|e| EvalError::Metrics(e.to_string()))?;
+        let test = name.to_string();
         if is_annotation {
-            annotation.push(AnnotationRow {
-                test: name.clone(),
+            let metrics = metrics::annotation(&matrix);
+            rows.annotation.push(AnnotationRow {
+                test,
                 origin,
                 source,
-                metrics: metrics::annotation(&matrix),
+                metrics,
             });
         } else {
             let names: Vec<String> = labels
                 .iter()
                 .map(|&l| data.labels.names[l].clone())
                 .collect();
-            retrieval.push(RetrievalRow {
-                test: name.clone(),
+            let metrics = metrics::retrieval(&matrix, &names);
+            rows.retrieval.push(RetrievalRow {
+                test,
                 origin,
                 source,
-                metrics: metrics::retrieval(&matrix, &names),
+                metrics,
             });
         }
+        Ok(())
     }
-    // Single-label data (GTZAN-style genres): top-1 accuracy over every label, as in the
-    // paper's genre transfer setting.
-    let single_label =
-        !test_tracks.is_empty() && test_tracks.iter().all(|&t| data.track_labels[t].len() == 1);
-    let genre_top1 = if single_label {
-        let scores = score_matrix(data, net, &embeddings, &all_labels, device)?;
-        let truth = truth_matrix(data, &test_tracks, &all_labels);
-        ScoreMatrix::new(&scores, &truth, test_tracks.len(), all_labels.len())
-            .ok()
-            .and_then(|m| metrics::top1_accuracy(&m))
-    } else {
-        None
+
+    /// Single-label data (GTZAN-style genres): top-1 accuracy over every label, as in the
+    /// paper's genre transfer setting; `None` for multi-label data.
+    fn genre_top1(&self) -> Result<Option<f64>, EvalError> {
+        let single_label = !self.tracks.is_empty()
+            && self
+                .tracks
+                .iter()
+                .all(|&t| self.data.track_labels[t].len() == 1);
+        if !single_label {
+            return Ok(None);
+        }
+        let labels = self.all_labels;
+        let scores = score_matrix(self.data, self.net, self.embeddings, labels, self.device)?;
+        let truth = truth_matrix(self.data, self.tracks, labels);
+        Ok(
+            ScoreMatrix::new(&scores, &truth, self.tracks.len(), labels.len())
+                .ok()
+                .and_then(|m| metrics::top1_accuracy(&m)),
+        )
+    }
+
+    /// Scores and truth, `tracks × labels`, for a slice of the test tracks.
+    fn matrices(
+        &self,
+        tracks: &[usize],
+        labels: &[usize],
+    ) -> Result<(Vec<f32>, Vec<bool>), EvalError> {
+        let rows: Vec<Vec<f32>> = tracks
+            .iter()
+            .filter_map(|&t| self.tracks.iter().position(|&u| u == t))
+            .map(|row| self.embeddings[row].clone())
+            .collect();
+        let scores = score_matrix(self.data, self.net, &rows, labels, self.device)?;
+        Ok((scores, truth_matrix(self.data, tracks, labels)))
+    }
+}
+
+/// Runs every annotation and retrieval test the config names and fills a report.
+pub fn evaluate(
+    config: &RunConfig,
+    data: &RunData,
+    net: &ZeroShotNet,
+    device: Device,
+) -> Result<EvalReport, EvalError> {
+    let test_tracks = data.part(Part::Test);
+    let mut embeddings = eval_embeddings(config, data, net, &test_tracks, device)?;
+    let mut notes = Vec::new();
+    if config.eval.centre_on_training_mean {
+        notes.extend(centre_on_training_mean(
+            config,
+            data,
+            net,
+            &mut embeddings,
+            device,
+        )?);
+    }
+    let all_labels: Vec<usize> = {
+        let mut v: Vec<usize> = data.seen.iter().chain(&data.unseen).copied().collect();
+        v.sort_unstable();
+        v
     };
+    let tests = config
+        .split
+        .annotation_tests
+        .iter()
+        .map(|t| (t, true))
+        .chain(config.split.retrieval_tests.iter().map(|t| (t, false)));
+    let slices = slices(data);
+    let tests = tests.flat_map(|(name, is_annotation)| {
+        slices.iter().map(move |slice| (name, is_annotation, slice))
+    });
+    let tested = TestedTracks {
+        data,
+        net,
+        device,
+        tracks: &test_tracks,
+        embeddings: &embeddings,
+        all_labels: &all_labels,
+    };
+    let mut rows = TestRows {
+        notes,
+        ..TestRows::default()
+    };
+    for (name, is_annotation, slice) in tests {
+        tested.run(name, is_annotation, slice, &mut rows)?;
+    }
+    let genre_top1 = tested.genre_top1()?;
     let name =
         |v: &[usize]| -> Vec<String> { v.iter().map(|&l| data.labels.names[l].clone()).collect() };
     Ok(EvalReport {
@@ -334,11 +404,11 @@ pub fn evaluate(
         dropped_tags: data.labels.dropped.clone(),
         held_out_sources: data.held_out_sources.clone(),
         split_counts: serde_json::to_value(data.split.counts()).unwrap_or_default(),
-        annotation,
-        retrieval,
+        annotation: rows.annotation,
+        retrieval: rows.retrieval,
         genre_top1,
         epochs: Vec::new(),
-        notes,
+        notes: rows.notes,
     })
 }
 
@@ -354,14 +424,7 @@ pub fn recommend_threshold(
     if tracks.is_empty() {
         tracks = data.split.tracks(Part::Test, &[Subset::A, Subset::B]);
     }
-    let embeddings = track_embeddings(
-        data,
-        net,
-        &tracks,
-        config.eval.hop_frames,
-        config.eval.max_windows_per_track,
-        device,
-    )?;
+    let embeddings = eval_embeddings(config, data, net, &tracks, device)?;
     let scores = score_matrix(data, net, &embeddings, &data.seen, device)?;
     let truth = truth_matrix(data, &tracks, &data.seen);
     Ok(best_threshold(&scores, &truth))
