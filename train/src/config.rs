@@ -214,6 +214,10 @@ pub struct EvalConfig {
     /// from every test track's before scoring, so the direction all music shares stops
     /// deciding which words win.
     pub centre_on_training_mean: bool,
+    /// An experiment the daemon cannot do yet: standardise each word's scores against the
+    /// training tracks' scores for it (z-scores), so a track's top words are the ones it
+    /// fits better than music usually does. Retrieval (AUC-l) is unchanged by design.
+    pub standardise_words: bool,
 }
 
 impl Default for EvalConfig {
@@ -222,6 +226,7 @@ impl Default for EvalConfig {
             hop_frames: 130,
             max_windows_per_track: 0,
             centre_on_training_mean: false,
+            standardise_words: false,
         }
     }
 }

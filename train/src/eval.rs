@@ -89,6 +89,31 @@ pub fn centre_on(embedding: &mut [f32], centre: &[f32]) {
     }
 }
 
+/// Standardises each label's column of `scores` (`[tracks × n_labels]`) by the mean and
+/// standard deviation of the same label's column in `reference` (`[reference tracks ×
+/// n_labels]`). A column whose reference spread is zero is only centred.
+pub fn standardise_columns(scores: &mut [f32], reference: &[f32], n_labels: usize) {
+    if n_labels == 0 || reference.is_empty() {
+        return;
+    }
+    let rows = (reference.len() / n_labels) as f64;
+    for l in 0..n_labels {
+        let column = || {
+            reference
+                .iter()
+                .skip(l)
+                .step_by(n_labels)
+                .map(|&x| f64::from(x))
+        };
+        let mean = column().sum::<f64>() / rows;
+        let var = column().map(|x| (x - mean).powi(2)).sum::<f64>() / rows;
+        let sd = if var > 0.0 { var.sqrt() } else { 1.0 };
+        for s in scores.iter_mut().skip(l).step_by(n_labels) {
+            *s = ((f64::from(*s) - mean) / sd) as f32;
+        }
+    }
+}
+
 /// Cosine scores `[tracks × labels]` of track embeddings against the given labels.
 pub fn score_matrix(
     data: &RunData,
@@ -234,6 +259,9 @@ struct TestedTracks<'a> {
     embeddings: &'a [Vec<f32>],
     /// Seen and unseen labels, sorted.
     all_labels: &'a [usize],
+    /// Training tracks' embeddings each word's scores are standardised against
+    /// (`eval.standardise_words`), if any.
+    reference: Option<Vec<Vec<f32>>>,
 }
 
 /// What the tests found: their rows, and a note for each slice skipped.
@@ -319,7 +347,7 @@ impl TestedTracks<'_> {
             return Ok(None);
         }
         let labels = self.all_labels;
-        let scores = score_matrix(self.data, self.net, self.embeddings, labels, self.device)?;
+        let scores = self.scores(self.embeddings, labels)?;
         let truth = truth_matrix(self.data, self.tracks, labels);
         Ok(
             ScoreMatrix::new(&scores, &truth, self.tracks.len(), labels.len())
@@ -339,8 +367,18 @@ impl TestedTracks<'_> {
             .filter_map(|&t| self.tracks.iter().position(|&u| u == t))
             .map(|row| self.embeddings[row].clone())
             .collect();
-        let scores = score_matrix(self.data, self.net, &rows, labels, self.device)?;
+        let scores = self.scores(&rows, labels)?;
         Ok((scores, truth_matrix(self.data, tracks, labels)))
+    }
+
+    /// Scores of `embeddings` against `labels`, standardised when the run asks for it.
+    fn scores(&self, embeddings: &[Vec<f32>], labels: &[usize]) -> Result<Vec<f32>, EvalError> {
+        let mut scores = score_matrix(self.data, self.net, embeddings, labels, self.device)?;
+        if let Some(reference) = &self.reference {
+            let reference = score_matrix(self.data, self.net, reference, labels, self.device)?;
+            standardise_columns(&mut scores, &reference, labels.len());
+        }
+        Ok(scores)
     }
 }
 
@@ -378,6 +416,16 @@ pub fn evaluate(
     let tests = tests.flat_map(|(name, is_annotation)| {
         slices.iter().map(move |slice| (name, is_annotation, slice))
     });
+    let reference = if config.eval.standardise_words {
+        let train = data.part(Part::Train);
+        notes.push(format!(
+            "each word's scores standardised against {} training tracks' (eval.standardise_words)",
+            train.len()
+        ));
+        Some(eval_embeddings(config, data, net, &train, device)?)
+    } else {
+        None
+    };
     let tested = TestedTracks {
         data,
         net,
@@ -385,6 +433,7 @@ pub fn evaluate(
         tracks: &test_tracks,
         embeddings: &embeddings,
         all_labels: &all_labels,
+        reference,
     };
     let mut rows = TestRows {
         notes,
@@ -445,5 +494,32 @@ mod tests {
         centre_on(&mut a, &centre);
         assert_eq!(a, vec![0.0, 0.5, -0.5]);
         assert_eq!(mean_embedding(&[]), None);
+    }
+
+    #[test]
+    fn standardising_makes_a_word_that_wins_everywhere_win_only_where_it_fits() {
+        // Two words over three tracks: "loud" outscores "soft" on every track in raw cosine,
+        // but against the reference each track's top word is the one it fits unusually well.
+        let reference = [0.8, 0.1, 0.6, 0.3, 0.7, 0.2];
+        let mut scores = [0.9, 0.2, 0.6, 0.4];
+        standardise_columns(&mut scores, &reference, 2);
+        let sd = (2.0f64 / 3.0).sqrt() * 0.1;
+        let expect = [
+            (0.9 - 0.7) / sd,
+            (0.2 - 0.2) / sd,
+            (0.6 - 0.7) / sd,
+            (0.4 - 0.2) / sd,
+        ];
+        for (got, want) in scores.iter().zip(expect) {
+            assert!((f64::from(*got) - want).abs() < 1e-4, "{got} vs {want}");
+        }
+        assert!(scores[0] > scores[1] && scores[3] > scores[2]);
+        // A column with no spread is only centred; no reference leaves scores alone.
+        let mut flat = [0.5f32, 0.9];
+        standardise_columns(&mut flat, &[0.5, 0.5], 1);
+        assert!(flat[0] == 0.0 && (flat[1] - 0.4).abs() < 1e-6, "{flat:?}");
+        let mut same = [0.3f32];
+        standardise_columns(&mut same, &[], 1);
+        assert_eq!(same, [0.3]);
     }
 }
