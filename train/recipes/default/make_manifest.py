@@ -17,7 +17,9 @@ the Debian package for game music, the soundfont's package (fluid-soundfont-gm) 
 music21 renderings.
 
 Tags: teacher tags for every file by the positive-tag rule below, plus, for music21
-renderings, the instrument, ensemble and style words of music21_labels.csv.
+renderings, the instrument, ensemble and style words of music21_labels.csv. With --speech,
+make_speech.py's talk tracks: speech;talk;voice, plus their music bed's teacher tags
+(less "instrumental", which the voice makes false).
 
 Positive-tag rule (README.md gives the numbers behind it): average the file's 3-second window
 probabilities into one track-mean vector; a tag is positive if its track mean >= THRESHOLD,
@@ -45,6 +47,10 @@ TOP_K = 2
 VOCAL = {"female vocalists", "female vocalist", "male vocalists"}
 # render_music21.py renders every score with FluidR3_GM, from this Debian package.
 SOUNDFONT_SOURCE = "fluid-soundfont-gm"
+# make_speech.py's talk tracks: what a radio box should say of a presenter.
+SPEECH_TAGS = ["speech", "talk", "voice"]
+# A bed's teacher tags that a voice over it makes false.
+NOT_UNDER_SPEECH = {"instrumental"}
 
 
 def load_teacher(path):
@@ -107,6 +113,9 @@ def main():
     ap.add_argument("--rendered", action="append", default=[], metavar="LABELS.csv:SOURCE",
                     help="add the renderings a labels file lists (render_music21.py --name) under "
                          "SOURCE, tagged with their music21 words (and teacher tags if any)")
+    ap.add_argument("--speech", default=None, metavar="SPEECH_LABELS.csv",
+                    help="add make_speech.py's talk tracks, tagged with SPEECH_TAGS plus their "
+                         "music bed's teacher tags (the union of the two sources' labels)")
     ap.add_argument("--no-check", action="store_true", help="do not check that the audio files exist")
     args = ap.parse_args()
     out = args.out or os.path.join(args.corpus, "manifest.csv")
@@ -156,6 +165,21 @@ def main():
                 words = [w for col in ("instruments", "ensemble", "style") for w in r[col].split(";") if w]
                 tid = path[len("audio/"):].rsplit(".", 1)[0]
                 rows.append((path, ";".join(dict.fromkeys(words + tt)), r["piece"], tid, source, tt, True))
+
+    if args.speech:
+        with open(args.speech, newline="") as f:
+            for r in csv.DictReader(f):
+                path = r["path"]
+                if not args.no_check and not os.path.exists(os.path.join(args.corpus, path)):
+                    missing.append(path)
+                    continue
+                bed = r["bed"]
+                if bed and bed not in means:
+                    sys.exit(f"{args.speech}: {path}: its bed {bed} has no teacher rows")
+                tt = teacher_tags(labels, means[bed], args.threshold, args.top_k) if bed else []
+                tt = [t for t in tt if t not in NOT_UNDER_SPEECH]
+                tid = path[len("audio/"):].rsplit(".", 1)[0]
+                rows.append((path, ";".join(dict.fromkeys(SPEECH_TAGS + tt)), tid, tid, r["source"], tt, False))
 
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w", newline="") as f:
