@@ -8,6 +8,10 @@
 #   4. combines the three reports: runs/cross-source.md (mean ± sd).
 # Needs: run.sh's corpus (steps 1 and 3), the torch venv (bash train/setup.sh), apt for
 # csound-soundfont. SEEDS="1 2 3" and EPOCHS override the seeds and train.epochs;
+# VARIANT=speech runs cross-source-speech.toml instead: make_speech.py's talk tracks join the
+# manifest and ktuberling-data's voices are held out too (runs/cross-source-speech*);
+# VARIANT=samples runs cross-source-samples.toml: the plan rendered again with
+# sample_fonts.py's real-instrument fonts joins training as source real-samples;
 # HARK_TEACHER_PYTHON a Python with music21 9.1.0 other than setup_teacher.sh's venv.
 #   bash train/recipes/default/cross_source.sh
 set -euo pipefail
@@ -17,6 +21,12 @@ corpus=${HARK_CORPUS:-$root/data/default-corpus}
 py=${HARK_TEACHER_PYTHON:-$here/.venv-teacher/bin/python}
 sf2=/usr/share/sounds/sf2/sf_GMbank.sf2
 seeds=${SEEDS:-1 2 3}
+variant=${VARIANT:-}
+case "$variant" in
+  ""|speech|samples) ;;
+  *) echo "VARIANT=$variant: expected speech or samples (or unset)" >&2; exit 2 ;;
+esac
+name=cross-source${variant:+-$variant}
 step() { echo; echo "=== $* ($(date +%H:%M:%S))"; }
 
 if [ ! -f "$sf2" ]; then
@@ -26,9 +36,21 @@ fi
 step "1/4 render the music21 plan with csound's GM bank"
 nice -n 19 "$py" "$here/render_music21.py" --soundfont "$sf2" --name music21-csound \
   --corpus "$corpus" --labels "$corpus/music21-csound_labels.csv"
+extra=()
+if [ "$variant" = samples ]; then
+  step "1b/4 render the plan again with real-instrument fonts (piano, organ, violin, cello, strings, trumpet, flute)"
+  mapfile -t fonts < <(HARK_CORPUS=$corpus "$py" "$here/sample_fonts.py")
+  nice -n 19 "$py" "$here/render_music21.py" "${fonts[@]/#/--soundfont=}" --programs 0,19,40,42,48,56,73 \
+    --name music21-samples --corpus "$corpus" --labels "$corpus/music21-samples_labels.csv"
+  extra=(--rendered "$corpus/music21-samples_labels.csv:real-samples")
+fi
 step "2/4 manifest with sources"
-python3 "$here/make_manifest.py" --corpus "$corpus" --out "$corpus/manifest-cross-source.csv" \
-  --rendered "$corpus/music21-csound_labels.csv:csound-soundfont"
+if [ "$variant" = speech ]; then
+  HARK_CORPUS=$corpus python3 "$here/make_speech.py" --out "$corpus/speech_labels.csv"
+  extra=(--speech "$corpus/speech_labels.csv")
+fi
+python3 "$here/make_manifest.py" --corpus "$corpus" --out "$corpus/manifest-$name.csv" \
+  --rendered "$corpus/music21-csound_labels.csv:csound-soundfont" "${extra[@]}"
 
 cd "$root"
 source train/env.sh
@@ -37,22 +59,22 @@ bin=${CARGO_TARGET_DIR:-target}/release/hark-train
 mkdir -p "$corpus/runs"
 reports=()
 for seed in $seeds; do
-  run="$corpus/runs/cross-source-seed$seed.toml"
+  run="$corpus/runs/$name-seed$seed.toml"
   # The run file's relative paths resolve against its own folder: write absolute ones.
   sed -e "s|^seed = .*|seed = $seed|" \
       -e "s|^name = \"\(.*\)\"|name = \"\1-seed$seed\"|" \
       -e "s|\"\.\./\.\./\.\./|\"$root/|" \
-      -e "s|runs/cross-source\"|runs/cross-source-seed$seed\"|" \
+      -e "s|runs/$name\"|runs/$name-seed$seed\"|" \
       -e "s|$root/data/default-corpus|$corpus|" \
       ${EPOCHS:+-e "s|^epochs = .*|epochs = $EPOCHS|"} \
-      "$here/cross-source.toml" > "$run"
+      "$here/$name.toml" > "$run"
   if [ "$seed" = "${seeds%% *}" ]; then
     step "prepare (mel cache)"
     "$bin" prepare -c "$run"
   fi
   step "3/4 seed $seed: train + eval"
-  "$bin" train -c "$run" > "$corpus/runs/cross-source-seed$seed.md"
-  reports+=("$corpus/runs/cross-source-seed$seed/report.json")
+  "$bin" train -c "$run" > "$corpus/runs/$name-seed$seed.md"
+  reports+=("$corpus/runs/$name-seed$seed/report.json")
 done
 step "4/4 mean ± sd over seeds $seeds"
-"$bin" seeds "${reports[@]}" --out "$corpus/runs/cross-source.md"
+"$bin" seeds "${reports[@]}" --out "$corpus/runs/$name.md"

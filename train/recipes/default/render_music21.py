@@ -29,6 +29,10 @@ Cross-synth evaluation: --soundfont FILE --name NAME renders the same plan with 
 soundfont into audio/NAME/ (labels in NAME_labels.csv, pieces grouped as NAME/<piece>, so a
 rendering is never grouped with the FluidR3 one of its piece). make_manifest.py --rendered
 adds them under their own source, for hark-train to hold out whole (cross-source.toml).
+--soundfont may be given more than once (fluidsynth stacks the fonts): sample_fonts.py's
+real-instrument fonts, one per program. --programs P,P,… then renders only the plan's
+renderings whose every part is one of those programs; the plan itself (pieces, instrument
+sets, tempi, second renderings) stays the same.
 
 What it needs: the venv of setup_teacher.sh (music21 9.1.0), Debian fluidsynth and
 fluid-soundfont-gm, sox with Vorbis. Run niced:
@@ -312,11 +316,11 @@ def to_midi(score):
         return midi.translate.streamToMidiFile(score)
 
 
-def render(mid, wav, soundfont):
+def render(mid, wav, soundfonts):
     # A malformed MIDI file (a stray event hours later) must not fill the disk: cap the WAV
     # at 64 MB (ulimit -f, 1 KiB blocks; about 12 min of 22050 Hz stereo) and the time at 300 s.
     subprocess.run(["bash", "-c", 'ulimit -f 65536; exec timeout 300 fluidsynth -ni -q -F "$0" -r 22050 '
-                    '-o synth.cpu-cores=1 "$1" "$2"', wav, soundfont, mid],
+                    '-o synth.cpu-cores=1 "$@"', wav, *soundfonts, mid],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -362,11 +366,13 @@ def plan_and_render(args):
             res = do_piece(args, outdir, name, kind, style, composer, (lo, hi), sets, sp, number, pid, "a", None)
             if res is None:
                 continue
-            rows.append(res)
             got += 1
-            n_done += 1
             if kind in ("poly", "tune"):
                 second_pool.append((name, kind, style, composer, (lo, hi), sets, sp, number, pid, res))
+            if res.get("not_in_fonts"):
+                continue
+            rows.append(res)
+            n_done += 1
             print(f"[{n_done}] {res['path']}: {res['instruments']} | {res['ensemble']} | {res['style']} "
                   f"| {res['seconds']:.0f}s | {res['title'][:40]}", flush=True)
         if got < count and not args.limit and not args.only:
@@ -379,7 +385,7 @@ def plan_and_render(args):
         if args.limit:
             break
         res = do_piece(args, outdir, name, kind, style, composer, tgt, sets, sp, number, pid, "b", first)
-        if res is None:
+        if res is None or res.get("not_in_fonts"):
             continue
         rows.append(res)
         n_done += 1
@@ -433,6 +439,10 @@ def do_piece(args, outdir, name, kind, style, composer, tgt, sets, sp, number, p
                 by_part[i] = progs[rank]
             progs = by_part
     inst_words, ens = words_for(progs, kind)
+    if args.programs and not set(progs) <= args.programs:
+        # Planned, but a part's instrument is in none of the fonts: not rendered.
+        return {"programs": ";".join(str(p) for p in progs), "set": set_name,
+                "voice_prog": progs[0] if kind == "song" else None, "not_in_fonts": True}
     st = list(style)
     if kind == "tune":
         low = title.lower()
@@ -487,16 +497,25 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=os.environ.get("HARK_CORPUS", os.path.join(ROOT, "data", "default-corpus")))
     ap.add_argument("--labels", default=None, help="default music21_labels.csv, or NAME_labels.csv")
-    ap.add_argument("--soundfont", default=SF2, help="the GM soundfont to render with")
+    ap.add_argument("--soundfont", action="append", default=None,
+                    help="a soundfont to render with (default FluidR3_GM); repeat to stack fonts")
+    ap.add_argument("--programs", default="", help="render only renderings whose programs are all "
+                    "in this comma-separated list (the programs the stacked fonts have)")
     ap.add_argument("--name", default="music21", help="audio subfolder and piece prefix")
     ap.add_argument("--limit", type=int, default=0, help="at most N pieces per collection (a test)")
     ap.add_argument("--only", nargs="*", default=[], help="only these collections (a test)")
     args = ap.parse_args()
     if args.labels is None:
         args.labels = os.path.join(HERE, f"{args.name}_labels.csv")
-    if not os.path.exists(args.soundfont):
-        sys.exit(f"{args.soundfont} missing: apt-get install fluid-soundfont-gm (setup_teacher.sh "
-                 "does), or csound-soundfont for --soundfont /usr/share/sounds/sf2/sf_GMbank.sf2")
+    args.soundfont = args.soundfont or [SF2]
+    for font in args.soundfont:
+        if not os.path.exists(font):
+            sys.exit(f"{font} missing: apt-get install fluid-soundfont-gm (setup_teacher.sh does), "
+                     "or csound-soundfont for --soundfont /usr/share/sounds/sf2/sf_GMbank.sf2")
+    try:
+        args.programs = {int(p) for p in args.programs.split(",") if p.strip()}
+    except ValueError:
+        sys.exit(f"--programs {args.programs!r}: expected comma-separated MIDI program numbers")
     rows, el = plan_and_render(args)
     cols = ["path", "piece", "collection", "composer", "title", "instruments", "ensemble", "style",
             "programs", "qpm", "seconds", "source", "number"]
