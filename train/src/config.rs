@@ -214,10 +214,23 @@ pub struct EvalConfig {
     /// from every test track's before scoring, so the direction all music shares stops
     /// deciding which words win.
     pub centre_on_training_mean: bool,
-    /// An experiment the daemon cannot do yet: standardise each word's scores against the
-    /// training tracks' scores for it (z-scores), so a track's top words are the ones it
-    /// fits better than music usually does. Retrieval (AUC-l) is unchanged by design.
-    pub standardise_words: bool,
+    /// An experiment the daemon cannot do yet: each word's scores calibrated against the
+    /// training tracks' scores for it, so a track's top words are the ones it fits better
+    /// than music usually does. Retrieval (AUC-l) is unchanged by design.
+    pub word_scores: WordScores,
+}
+
+/// How `evaluate` calibrates each word's scores against the training tracks' (`eval.word_scores`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WordScores {
+    /// Cosines as the daemon scores them.
+    #[default]
+    Raw,
+    /// Minus the word's mean score over the training tracks.
+    Centred,
+    /// Minus that mean, over the word's standard deviation there (z-scores).
+    Standardised,
 }
 
 impl Default for EvalConfig {
@@ -226,7 +239,7 @@ impl Default for EvalConfig {
             hop_frames: 130,
             max_windows_per_track: 0,
             centre_on_training_mean: false,
-            standardise_words: false,
+            word_scores: WordScores::Raw,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! embedding; then the paper's annotation and retrieval metrics per test setting, once over
 //! every test track or, when sources are held out whole, in-source and cross-source apart.
 
-use crate::config::RunConfig;
+use crate::config::{RunConfig, WordScores};
 use crate::metrics::{self, ScoreMatrix};
 use crate::net::{cosine_matrix, to_vec, NetError, ZeroShotNet};
 use crate::report::{AnnotationRow, EvalReport, RetrievalRow};
@@ -89,11 +89,11 @@ pub fn centre_on(embedding: &mut [f32], centre: &[f32]) {
     }
 }
 
-/// Standardises each label's column of `scores` (`[tracks × n_labels]`) by the mean and
-/// standard deviation of the same label's column in `reference` (`[reference tracks ×
-/// n_labels]`). A column whose reference spread is zero is only centred.
-pub fn standardise_columns(scores: &mut [f32], reference: &[f32], n_labels: usize) {
-    if n_labels == 0 || reference.is_empty() {
+/// Calibrates each label's column of `scores` (`[tracks × n_labels]`) against the same
+/// label's column in `reference` (`[reference tracks × n_labels]`): minus its mean, and for
+/// `Standardised` over its standard deviation too (a column with no spread is only centred).
+pub fn calibrate_columns(scores: &mut [f32], reference: &[f32], n_labels: usize, how: WordScores) {
+    if n_labels == 0 || reference.is_empty() || how == WordScores::Raw {
         return;
     }
     let rows = (reference.len() / n_labels) as f64;
@@ -107,7 +107,11 @@ pub fn standardise_columns(scores: &mut [f32], reference: &[f32], n_labels: usiz
         };
         let mean = column().sum::<f64>() / rows;
         let var = column().map(|x| (x - mean).powi(2)).sum::<f64>() / rows;
-        let sd = if var > 0.0 { var.sqrt() } else { 1.0 };
+        let sd = if var > 0.0 && how == WordScores::Standardised {
+            var.sqrt()
+        } else {
+            1.0
+        };
         for s in scores.iter_mut().skip(l).step_by(n_labels) {
             *s = ((f64::from(*s) - mean) / sd) as f32;
         }
@@ -259,9 +263,11 @@ struct TestedTracks<'a> {
     embeddings: &'a [Vec<f32>],
     /// Seen and unseen labels, sorted.
     all_labels: &'a [usize],
-    /// Training tracks' embeddings each word's scores are standardised against
-    /// (`eval.standardise_words`), if any.
+    /// Training tracks' embeddings each word's scores are calibrated against
+    /// (`eval.word_scores`), if any.
     reference: Option<Vec<Vec<f32>>>,
+    /// How (`eval.word_scores`).
+    word_scores: WordScores,
 }
 
 /// What the tests found: their rows, and a note for each slice skipped.
@@ -371,12 +377,12 @@ impl TestedTracks<'_> {
         Ok((scores, truth_matrix(self.data, tracks, labels)))
     }
 
-    /// Scores of `embeddings` against `labels`, standardised when the run asks for it.
+    /// Scores of `embeddings` against `labels`, calibrated when the run asks for it.
     fn scores(&self, embeddings: &[Vec<f32>], labels: &[usize]) -> Result<Vec<f32>, EvalError> {
         let mut scores = score_matrix(self.data, self.net, embeddings, labels, self.device)?;
         if let Some(reference) = &self.reference {
             let reference = score_matrix(self.data, self.net, reference, labels, self.device)?;
-            standardise_columns(&mut scores, &reference, labels.len());
+            calibrate_columns(&mut scores, &reference, labels.len(), self.word_scores);
         }
         Ok(scores)
     }
@@ -416,10 +422,11 @@ pub fn evaluate(
     let tests = tests.flat_map(|(name, is_annotation)| {
         slices.iter().map(move |slice| (name, is_annotation, slice))
     });
-    let reference = if config.eval.standardise_words {
+    let word_scores = config.eval.word_scores;
+    let reference = if word_scores != WordScores::Raw {
         let train = data.part(Part::Train);
         notes.push(format!(
-            "each word's scores standardised against {} training tracks' (eval.standardise_words)",
+            "each word's scores {word_scores:?} against {} training tracks' (eval.word_scores)",
             train.len()
         ));
         Some(eval_embeddings(config, data, net, &train, device)?)
@@ -434,6 +441,7 @@ pub fn evaluate(
         embeddings: &embeddings,
         all_labels: &all_labels,
         reference,
+        word_scores,
     };
     let mut rows = TestRows {
         notes,
@@ -502,7 +510,8 @@ mod tests {
         // but against the reference each track's top word is the one it fits unusually well.
         let reference = [0.8, 0.1, 0.6, 0.3, 0.7, 0.2];
         let mut scores = [0.9, 0.2, 0.6, 0.4];
-        standardise_columns(&mut scores, &reference, 2);
+        let mut centred = scores;
+        calibrate_columns(&mut scores, &reference, 2, WordScores::Standardised);
         let sd = (2.0f64 / 3.0).sqrt() * 0.1;
         let expect = [
             (0.9 - 0.7) / sd,
@@ -514,12 +523,20 @@ mod tests {
             assert!((f64::from(*got) - want).abs() < 1e-4, "{got} vs {want}");
         }
         assert!(scores[0] > scores[1] && scores[3] > scores[2]);
+        // Centred only: the same shifts, no division.
+        calibrate_columns(&mut centred, &reference, 2, WordScores::Centred);
+        let expect = [0.9 - 0.7, 0.2 - 0.2, 0.6 - 0.7, 0.4 - 0.2];
+        for (got, want) in centred.iter().zip(expect) {
+            assert!((f64::from(*got) - want).abs() < 1e-6, "{got} vs {want}");
+        }
         // A column with no spread is only centred; no reference leaves scores alone.
         let mut flat = [0.5f32, 0.9];
-        standardise_columns(&mut flat, &[0.5, 0.5], 1);
+        calibrate_columns(&mut flat, &[0.5, 0.5], 1, WordScores::Standardised);
         assert!(flat[0] == 0.0 && (flat[1] - 0.4).abs() < 1e-6, "{flat:?}");
         let mut same = [0.3f32];
-        standardise_columns(&mut same, &[], 1);
+        calibrate_columns(&mut same, &[], 1, WordScores::Standardised);
+        assert_eq!(same, [0.3]);
+        calibrate_columns(&mut same, &[0.1], 1, WordScores::Raw);
         assert_eq!(same, [0.3]);
     }
 }
