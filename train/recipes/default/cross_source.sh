@@ -12,6 +12,8 @@
 # manifest and ktuberling-data's voices are held out too (runs/cross-source-speech*);
 # VARIANT=samples runs cross-source-samples.toml: the plan rendered again with
 # sample_fonts.py's real-instrument fonts joins training as source real-samples;
+# VARIANT=more runs cross-source-more.toml: fetch_more_music.sh's game music joins training
+# (run fetch_more_music.sh and teacher.py --folders for it first);
 # HARK_TEACHER_PYTHON a Python with music21 9.1.0 other than setup_teacher.sh's venv.
 #   bash train/recipes/default/cross_source.sh
 set -euo pipefail
@@ -23,8 +25,8 @@ sf2=/usr/share/sounds/sf2/sf_GMbank.sf2
 seeds=${SEEDS:-1 2 3}
 variant=${VARIANT:-}
 case "$variant" in
-  ""|speech|samples) ;;
-  *) echo "VARIANT=$variant: expected speech or samples (or unset)" >&2; exit 2 ;;
+  ""|speech|samples|more) ;;
+  *) echo "VARIANT=$variant: expected speech, samples or more (or unset)" >&2; exit 2 ;;
 esac
 name=cross-source${variant:+-$variant}
 step() { echo; echo "=== $* ($(date +%H:%M:%S))"; }
@@ -49,6 +51,7 @@ if [ "$variant" = speech ]; then
   HARK_CORPUS=$corpus python3 "$here/make_speech.py" --out "$corpus/speech_labels.csv"
   extra=(--speech "$corpus/speech_labels.csv")
 fi
+if [ "$variant" = more ]; then extra=(--more-music); fi
 python3 "$here/make_manifest.py" --corpus "$corpus" --out "$corpus/manifest-$name.csv" \
   --rendered "$corpus/music21-csound_labels.csv:csound-soundfont" "${extra[@]}"
 

@@ -47,6 +47,9 @@ TOP_K = 2
 VOCAL = {"female vocalists", "female vocalist", "male vocalists"}
 # render_music21.py renders every score with FluidR3_GM, from this Debian package.
 SOUNDFONT_SOURCE = "fluid-soundfont-gm"
+# fetch_audio.sh's packages: the default corpus. Game music of other packages (fetch_more_music.sh)
+# joins a manifest only with --more-music, so adding teacher rows never changes the others.
+BASE_PACKAGES = {"wesnoth-1.16-music", "ufoai-music", "warzone2100-music", "nexuiz-music", "supertuxkart-data"}
 # make_speech.py's talk tracks: what a radio box should say of a presenter.
 SPEECH_TAGS = ["speech", "talk", "voice"]
 # A bed's teacher tags that a voice over it makes false.
@@ -116,6 +119,8 @@ def main():
     ap.add_argument("--speech", default=None, metavar="SPEECH_LABELS.csv",
                     help="add make_speech.py's talk tracks, tagged with SPEECH_TAGS plus their "
                          "music bed's teacher tags (the union of the two sources' labels)")
+    ap.add_argument("--more-music", action="store_true",
+                    help="add the game music of fetch_more_music.sh's packages (their teacher rows)")
     ap.add_argument("--no-check", action="store_true", help="do not check that the audio files exist")
     args = ap.parse_args()
     out = args.out or os.path.join(args.corpus, "manifest.csv")
@@ -149,6 +154,8 @@ def main():
             tid = path[len("audio/"):].rsplit(".", 1)[0]
             group = group_of(tid)
             source = tid.split("/", 1)[0]
+            if source not in BASE_PACKAGES and not args.more_music:
+                continue
         rows.append((path, ";".join(tags), group, tid, source, tt, path in m21))
     not_tagged = sorted(set(m21) - set(means))
     for spec in args.rendered:
