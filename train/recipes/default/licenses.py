@@ -2,12 +2,15 @@
 """licenses.py — writes train/recipes/default/LICENSES.md: the licence and attribution of
 every game-music track in the default corpus, read from the Debian packages themselves.
 
-What it does: for each track listed in <corpus>/sources.tsv (written by fetch_audio.sh), finds
+What it does: for each track listed in <corpus>/sources.tsv (written by fetch_audio.sh) and,
+when present, <corpus>/sources-more.tsv (written by fetch_more_music.sh), finds
 the licence in the package's /usr/share/doc/<pkg>/copyright (machine-readable DEP-5 files:
 the last `Files:` stanza whose pattern matches the track's upstream path; free-form files:
 the package's licence paragraph, quoted), and the track's title and author from its Vorbis
-comments, Warzone 2100's album.json / license.txt or SuperTuxKart's .music file; and writes
-one table per package. Called by fetch_audio.sh; can be re-run alone.
+comments, Warzone 2100's album.json / license.txt or SuperTuxKart's .music file (for the
+packages of fetch_more_music.sh also the music credits files they ship: Hedgewars'
+credits.txt, Trackballs' music/README, OpenClonk's Music.ocg/authors.txt); and writes
+one table per package. Called by fetch_audio.sh and fetch_more_music.sh; can be re-run alone.
 
 What it needs: python3 (stdlib only), vorbiscomment (vorbis-tools), dpkg-deb, and the
 unpacked packages of fetch_audio.sh under <corpus>/extract.
@@ -31,6 +34,40 @@ GAMES = {
     "warzone2100-music": "Warzone 2100",
     "nexuiz-music": "Nexuiz",
     "supertuxkart-data": "SuperTuxKart (music folder only)",
+    # fetch_more_music.sh's packages (sources-more.tsv)
+    "0ad-data": "0 A.D. (audio/music of public.zip)",
+    "naev-data": "Naev (dat/snd/music)",
+    "supertux-data": "SuperTux (music folder only)",
+    "widelands-data": "Widelands (data/music)",
+    "hedgewars-data": "Hedgewars (Data/Music)",
+    "colobot-common-sounds": "Colobot: Gold Edition (music folder only)",
+    "marsshooter-data": "M.A.R.S. (music, menu and tutorial songs)",
+    "freedroidrpg-data": "FreedroidRPG (data/sound/music)",
+    "flare-game": "Flare: Empyrean Campaign (fantasycore music)",
+    "trackballs-data": "Trackballs (music folder)",
+    "pushover-data": "Pushover (theme songs)",
+    "megaglest-data": "MegaGlest (menu and faction music)",
+    "openclonk-data": "OpenClonk (Music.ocg)",
+    "redeclipse-data": "Red Eclipse (sounds/music and the tonatiuh map song)",
+}
+
+# fetch_more_music.sh's packages: the installed path of a track (relative to the unpacked
+# package; 0 A.D.'s under zip/, the unzipped part of public.zip) -> the upstream path that the
+# package's DEP-5 `Files:` patterns are written against: (installed prefix, upstream prefix).
+UPSTREAM = {
+    "0ad-data": ("zip/", "binaries/data/mods/public/"),
+    "naev-data": ("usr/share/naev/", ""),
+    "supertux-data": ("usr/share/games/supertux2/", "data/"),
+    "widelands-data": ("usr/share/games/widelands/", ""),
+    "hedgewars-data": ("usr/share/games/hedgewars/", "share/hedgewars/"),
+    "colobot-common-sounds": ("usr/share/games/colobot/", "data/"),
+    "marsshooter-data": ("usr/share/games/marsshooter/", "data/"),
+    "freedroidrpg-data": ("usr/share/freedroidrpg/", ""),
+    "flare-game": ("usr/share/games/flare/", ""),
+    "trackballs-data": ("usr/share/games/trackballs/", "share/"),
+    "pushover-data": ("usr/share/pushover/", "data/"),
+    "megaglest-data": ("usr/share/games/megaglest/", ""),
+    "redeclipse-data": ("usr/share/games/redeclipse/", ""),
 }
 
 
@@ -72,6 +109,8 @@ def dep5_match(stanzas, upath):
     hit = None
     for pats, cr, lic in stanzas:
         for p in pats:
+            if p.startswith("./"):  # naev-data writes its patterns as ./dat/...
+                p = p[2:]
             if fnmatch.fnmatchcase(upath, p) or fnmatch.fnmatchcase(upath, "*/" + p):
                 hit = (cr, lic)
     return hit
@@ -115,6 +154,68 @@ def md_cell(s):
     return (s or "").replace("|", "\\|").replace("\n", " ").strip()
 
 
+def read_text(path):
+    try:
+        return open(path, encoding="utf-8", errors="replace").read()
+    except OSError:
+        return ""
+
+
+def music_credits(pkg, root):
+    """(notes, {lowercased file name: (author, licence or "")}) from the music credits file a
+    package ships, for the packages of fetch_more_music.sh that have one; root is the unpacked
+    package."""
+    notes, by_file = [], {}
+    if pkg == "hedgewars-data":
+        f = os.path.join(root, "usr/share/games/hedgewars/Data/Music/credits.txt")
+        for line in read_text(f).splitlines():
+            if "=" in line:
+                k, v = line.split("=", 1)
+                by_file[k.strip().lower()] = (v.strip(), "")
+        if by_file:
+            notes.append("- Authors from `Data/Music/credits.txt` where it names one; the package's "
+                         "`copyright` has no stanza for `Data/Music`, so its `Files: *` (GPL-2) applies.")
+    elif pkg == "trackballs-data":
+        f = os.path.join(root, "usr/share/games/trackballs/music/README")
+        lic = ""
+        for line in read_text(f).splitlines():
+            if line.startswith("Music distributed under the GPL"):
+                lic = "GPL"
+            elif line.startswith("Music distributed under the Ethymonics"):
+                lic = "Ethymonics Free Music License"
+            m = re.match(r"^(\S+\.ogg)\b.*\bby (.+?)\.?$", line.strip())  # the last "by"
+            if m and lic:
+                by_file[m.group(1).lower()] = (m.group(2).strip(), lic)
+        if by_file:
+            notes.append("- Authors from `music/README`, which agrees with the `copyright` file: Paul Leach's "
+                         "three songs under the Ethymonics Free Music License (its text is in both), the other "
+                         "six under the GPL. Where the two disagreed, the README's licence would follow the "
+                         "`copyright` file's in brackets.")
+    elif pkg == "openclonk-data":
+        f = os.path.join(root, "usr/share/games/openclonk/Music.ocg/authors.txt")
+        text = read_text(f)
+        for line in text.splitlines():
+            m = re.match(r"^(\S[^ ]*)\s{2,}(.+)$", line)
+            if m and not line.startswith(("Author", "=")):
+                for work in m.group(2).split(","):
+                    by_file[work.strip().lower() + ".ogg"] = (m.group(1), "")
+        if text:
+            notes += ["- `Music.ocg/authors.txt`, quoted:", "", "```", text.strip(), "```", ""]
+    elif pkg == "megaglest-data":
+        ctext = read_text(os.path.join(root, "usr/share/doc", pkg, "copyright"))
+        lines = [l.strip() for l in ctext.splitlines()
+                 if re.search(r"background music|music tracks from|\"Chronicles III\"", l)]
+        if lines:
+            notes.append("- Music credits in the `copyright` file's Comment: " + " ".join(lines))
+    elif pkg == "redeclipse-data":
+        f = os.path.join(root, "usr/share/games/redeclipse/data/sounds/music/readme.txt")
+        text = " ".join(read_text(f).split())
+        if text:
+            notes.append(f"- `data/sounds/music/readme.txt`: {text}. `maps/tonatiuh.ogg` is the music of "
+                         "the map tonatiuh (`tonatiuh.cfg`: `mapmusic \"maps/tonatiuh.ogg\"`).")
+    return notes, by_file
+
+
 # Sources of the recipe's experiments beyond the five packages (issue 9): nothing of them is
 # committed; their audio is rebuilt into the gitignored corpus by the scripts named.
 EXPERIMENT_SOURCES = """## Experiment sources (speech, real instruments, a second soundfont)
@@ -143,6 +244,10 @@ def main():
 
     with open(os.path.join(corpus, "sources.tsv"), newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
+    more = os.path.join(corpus, "sources-more.tsv")  # fetch_more_music.sh's packages
+    if os.path.exists(more):
+        with open(more, newline="") as f:
+            rows += list(csv.DictReader(f, delimiter="\t"))
     by_pkg = {}
     for r in rows:
         by_pkg.setdefault(r["package"], []).append(r)
@@ -171,10 +276,24 @@ def main():
         dep5 = ctext.startswith("Format:")
         stanzas = parse_dep5(ctext) if dep5 else []
         out += [f"## {GAMES[pkg]}: Debian package `{pkg}` {version}", ""]
-        if not dep5:
+        if pkg == "openclonk-data":
+            # Free-form, and its `License:` paragraph is the engine's (ISC, MIT): quote the
+            # paragraph about the game content instead.
+            paras = ["\n".join(p) for p in paragraphs(ctext)]
+            quote = "\n".join(p for p in paras if "game content" in p)
+            out += ["The `copyright` file is free-form; its licence paragraphs are the engine's (ISC, with "
+                    "timsort under MIT). About the game content it says:", "", "```", quote.strip(), "```", ""]
+        elif not dep5:
             short, quote = freeform_licence(ctext)
             out += [f"Licence of the whole package ({short}), quoted from its `copyright` file:", "", "```",
                     quote, "```", ""]
+        credit_notes, credits = ([], {})
+        if pkg in UPSTREAM or pkg == "openclonk-data":
+            credit_notes, credits = music_credits(pkg, os.path.join(extract, pkg))
+        if credit_notes:
+            out += credit_notes
+            if out[-1] != "":
+                out.append("")
         # Warzone 2100: albums carry their own license.txt and album.json.
         wz_albums = {}
         if pkg == "warzone2100-music":
@@ -206,6 +325,8 @@ def main():
             src = r["source"]
             rel = os.path.relpath(src, os.path.join(extract, pkg))
             upath = "base/" + rel.split("pk3/", 1)[1] if pkg == "ufoai-music" and "pk3/" in rel else rel
+            if pkg in UPSTREAM and rel.startswith(UPSTREAM[pkg][0]):
+                upath = UPSTREAM[pkg][1] + rel[len(UPSTREAM[pkg][0]):]
             title = author = lic = cr = ""
             if src.lower().endswith(".ogg"):
                 t = vorbis_tags(src)
@@ -225,11 +346,20 @@ def main():
                         lic = ("GPL-2+" if "track3_enhanced" in src else "CC-BY-SA-3.0+ or GPL-2+")
                         m = re.search(r"Copyright \(C\) ([^']+?) '", summary)
                         cr = (m.group(1).strip() + " (album license.txt)") if m else "album license.txt"
-            if dep5:
+            credit = credits.get(os.path.basename(src).lower().lstrip("@"))  # OpenClonk: @CrushedIceCocktail.ogg
+            if credit and not author:
+                author = credit[0]
+            if pkg == "openclonk-data":
+                lic = "CC-BY-3.0 (`Music.ocg/authors.txt`: \"If not stated otherwise\")"
+                cr = "2009-2016 The OpenClonk Team and contributors (package)"
+            elif dep5:
                 hit = dep5_match(stanzas, upath)
                 if hit:
                     cr = cr or "; ".join(hit[0])
                     lic = lic or hit[1]
+                squash = lambda t: re.sub(r"[^a-z0-9]", "", t.lower())
+                if credit and credit[1] and squash(credit[1]) not in squash(lic):
+                    lic = f"{lic} (README: {credit[1]})"
             else:
                 short, _ = freeform_licence(ctext)
                 lic = f"{short} (package)" + (f"; file says {lic}" if lic else "")

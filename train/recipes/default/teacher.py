@@ -18,7 +18,13 @@ already in the cache or in an existing teacher_windows.csv.gz are skipped.
 What it needs: the venv of setup_teacher.sh (tensorflow-cpu 2.15.1, numpy<2, librosa,
 musicnn 0.1.0) and the corpus from fetch_audio.sh / render_music21.py. Run it niced:
     nice -n 19 train/recipes/default/.venv-teacher/bin/python train/recipes/default/teacher.py
-Options: --corpus DIR, --out FILE, --limit N (only the first N missing files, for a test).
+Options: --corpus DIR, --out FILE, --limit N (only the first N missing files, for a test),
+--folders A,B,... (only the files under <corpus>/audio/A/, audio/B/, ...; default: all of
+audio/). With --folders, the rows of every other path already in the output file are kept
+as they are, and only the named folders' rows are added or refreshed; the file stays sorted
+by path then window. audio/ also holds speech and other renderings that must get no teacher
+rows, so name the folders, e.g.
+    ... teacher.py --folders 0ad-data,naev-data
 """
 import argparse
 import contextlib
@@ -39,14 +45,24 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 AUDIO_EXT = (".ogg", ".flac", ".mp3", ".wav")
 
 
-def list_audio(corpus):
+def list_audio(corpus, folders=None):
+    """Audio files under <corpus>/audio (or only under audio/<folder>/ for the folders given),
+    as sorted paths relative to the corpus."""
     out = []
     base = os.path.join(corpus, "audio")
     for d, _, files in os.walk(base):
+        if folders is not None and os.path.relpath(d, base).replace(os.sep, "/").split("/")[0] not in folders:
+            continue
         for f in files:
             if f.lower().endswith(AUDIO_EXT) and ".tmp." not in f:
                 out.append(os.path.relpath(os.path.join(d, f), corpus).replace(os.sep, "/"))
     return sorted(out)
+
+
+def folder_of(rel):
+    """The folder under audio/ of a corpus path (audio/<folder>/...), else None."""
+    parts = rel.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "audio" else None
 
 
 def cache_file(cache, rel):
@@ -69,7 +85,16 @@ def main():
     ap.add_argument("--corpus", default=os.environ.get("HARK_CORPUS", os.path.join(ROOT, "data", "default-corpus")))
     ap.add_argument("--out", default=os.path.join(HERE, "teacher_windows.csv.gz"))
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--folders", default="",
+                    help="comma-separated folders of <corpus>/audio to tag (default: all)")
     args = ap.parse_args()
+    folders = None
+    if args.folders:
+        folders = sorted({f.strip().strip("/") for f in args.folders.split(",") if f.strip()})
+        bad = [f for f in folders if "/" in f or f in (".", "..")
+               or not os.path.isdir(os.path.join(args.corpus, "audio", f))]
+        if bad:
+            sys.exit(f"--folders: no such folder under {args.corpus}/audio: {', '.join(bad)}")
 
     from musicnn import configuration
     from musicnn.extractor import extractor
@@ -79,15 +104,19 @@ def main():
     cache = os.path.join(args.corpus, "teacher_cache")
     os.makedirs(cache, exist_ok=True)
 
-    files = list_audio(args.corpus)
+    files = list_audio(args.corpus, folders)
     if not files:
-        sys.exit(f"no audio under {args.corpus}/audio: run fetch_audio.sh and render_music21.py first")
+        where = f"audio/{{{','.join(folders)}}}" if folders else "audio"
+        sys.exit(f"no audio under {args.corpus}/{where}: run fetch_audio.sh and render_music21.py first")
 
     # Rows already in the committed file count as done (a fresh clone skips the teacher).
     committed = {}
     if os.path.exists(args.out):
         old_header, committed = read_rows(args.out)
         if old_header != header:
+            if folders is not None:
+                sys.exit(f"{args.out} has another header: with --folders its other rows would be lost; "
+                         "run without --folders to recompute everything")
             print(f"{args.out} has another header: recomputing everything", file=sys.stderr)
             committed = {}
 
@@ -121,31 +150,37 @@ def main():
         print(f"tagged {audio_s / 3600:.2f} h of audio in {el / 60:.1f} min "
               f"({audio_s / max(el, 1e-9):.0f}x real time)", flush=True)
 
-    # Merge the cache and the committed rows, for the files that exist now, sorted.
+    # Merge the cache and the committed rows, for the files that exist now, sorted. With
+    # --folders, the committed rows of paths outside those folders are kept unchanged.
     missing = []
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    n_rows = 0
+    rows_of = {}
+    if folders is not None:
+        for rel, rows in committed.items():
+            if folder_of(rel) not in folders:
+                rows_of[rel] = rows
     for rel in files:
         cf = cache_file(cache, rel)
         if os.path.exists(cf):
             with open(cf, newline="") as f:
-                rows = list(csv.reader(f))
+                rows_of[rel] = list(csv.reader(f))
         elif rel in committed:
-            rows = committed[rel]
+            rows_of[rel] = committed[rel]
         else:
             missing.append(rel)
-            continue
-        w.writerows(rows)
-        n_rows += len(rows)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    n_rows = 0
+    for rel in sorted(rows_of):
+        w.writerows(rows_of[rel])
+        n_rows += len(rows_of[rel])
     data = buf.getvalue().encode()
     tmp = args.out + ".part"
     with open(tmp, "wb") as raw:
         with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
             gz.write(data)
     os.replace(tmp, args.out)
-    print(f"wrote {args.out}: {len(files) - len(missing)} files, {n_rows} windows, "
+    print(f"wrote {args.out}: {len(rows_of)} files, {n_rows} windows, "
           f"{os.path.getsize(args.out) / 1e6:.2f} MB")
     if missing:
         print(f"{len(missing)} files not tagged yet (run again without --limit)")
