@@ -41,7 +41,10 @@ nice -n 19 "$py" "$here/render_music21.py" --soundfont "$sf2" --name music21-cso
 extra=()
 if [ "$variant" = samples ]; then
   step "1b/4 render the plan again with real-instrument fonts (piano, organ, violin, cello, strings, trumpet, flute)"
-  mapfile -t fonts < <(HARK_CORPUS=$corpus "$py" "$here/sample_fonts.py")
+  # Through a file, not a process substitution: a failing sample_fonts.py must stop the run.
+  HARK_CORPUS=$corpus "$py" "$here/sample_fonts.py" > "$corpus/sample-fonts.txt"
+  mapfile -t fonts < "$corpus/sample-fonts.txt"
+  if [ ${#fonts[@]} -eq 0 ]; then echo "sample_fonts.py listed no fonts" >&2; exit 1; fi
   nice -n 19 "$py" "$here/render_music21.py" "${fonts[@]/#/--soundfont=}" --programs 0,19,40,42,48,56,73 \
     --name music21-samples --corpus "$corpus" --labels "$corpus/music21-samples_labels.csv"
   extra=(--rendered "$corpus/music21-samples_labels.csv:real-samples")

@@ -131,24 +131,38 @@ def write_font(folder, program, regions):
     with open(sfz, "w") as f:
         f.write("\n".join(lines) + "\n")
     sf2 = os.path.join(folder, f"{name}.sf2")
+    if os.path.exists(sf2):
+        os.remove(sf2)  # polyphone will not overwrite a file
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     run(["polyphone", "-1", "-i", sfz, "-d", folder, "-o", name], env=env, stderr=subprocess.DEVNULL)
     set_preset(sf2, program)
     return sf2
 
 
+def riff_chunks(data, start, end):
+    """(id, payload offset, payload size) of the RIFF chunks in data[start:end]."""
+    at = start
+    while at + 8 <= end:
+        cid, size = data[at:at + 4], struct.unpack_from("<I", data, at + 4)[0]
+        yield cid, at + 8, size
+        at += 8 + size + (size & 1)
+
+
 def set_preset(sf2, program):
     """Sets every preset header (but the terminal one) of an SF2 file to bank 0, `program`."""
     data = bytearray(open(sf2, "rb").read())
-    at = data.find(b"phdr")
-    if at < 0:
-        sys.exit(f"{sf2}: no preset headers (phdr)")
-    size = struct.unpack_from("<I", data, at + 4)[0]
-    records = size // 38
-    if records < 2:
-        sys.exit(f"{sf2}: no preset in phdr")
-    for i in range(records - 1):
-        struct.pack_into("<HH", data, at + 8 + i * 38 + 20, program, 0)
+    if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
+        sys.exit(f"{sf2}: not a SoundFont 2 file")
+    # Walk the chunks: the sample data before the preset data may hold the bytes "phdr" too.
+    phdr = None
+    for cid, at, size in riff_chunks(data, 12, len(data)):
+        if cid == b"LIST" and data[at:at + 4] == b"pdta":
+            phdr = next(((a, n) for c, a, n in riff_chunks(data, at + 4, at + size) if c == b"phdr"), None)
+    if phdr is None or phdr[1] // 38 < 2:
+        sys.exit(f"{sf2}: no preset headers (pdta/phdr)")
+    at, size = phdr
+    for i in range(size // 38 - 1):
+        struct.pack_into("<HH", data, at + i * 38 + 20, program, 0)
     open(sf2, "wb").write(bytes(data))
 
 
