@@ -27,48 +27,21 @@ AUDIO="$CORPUS/audio"
 PKGS=(wesnoth-1.16-music ufoai-music warzone2100-music nexuiz-music supertuxkart-data)
 NICE=(nice -n 19)
 
+# shellcheck source=debs.sh
+source "$HERE/debs.sh"
 need=()
-command -v sox >/dev/null || need+=(sox libsox-fmt-all)
+need_common_tools
 command -v opusdec >/dev/null || need+=(opus-tools)
-command -v unzip >/dev/null || need+=(unzip)
-# licenses.py reads titles and authors with vorbiscomment; without it LICENSES.md loses them.
-command -v vorbiscomment >/dev/null || need+=(vorbis-tools)
-if command -v sox >/dev/null && ! sox -h 2>&1 | grep -qw vorbis; then need+=(libsox-fmt-all); fi
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -q --no-install-recommends "${need[@]}"; else sudo apt-get install -y -q --no-install-recommends "${need[@]}"; fi
-fi
+install_missing ${need[@]+"${need[@]}"}
 
 mkdir -p "$DEBS" "$EXTRACT" "$AUDIO"
 
 # 1. The .deb files: reuse a copy already on this machine, else apt-get download.
-for pkg in "${PKGS[@]}"; do
-  if compgen -G "$DEBS/${pkg}_*.deb" >/dev/null; then continue; fi
-  found=""
-  for dir in "$ROOT/data/debs" "$ROOT/data/nx" "$ROOT/data/wz" "$ROOT/data"; do
-    for f in "$dir/${pkg}_"*.deb; do
-      [ -f "$f" ] && found="$f" && break 2
-    done
-  done
-  if [ -n "$found" ]; then
-    echo "reusing $found"
-    cp "$found" "$DEBS/"
-  else
-    echo "downloading $pkg"
-    (cd "$DEBS" && apt-get download "$pkg")
-  fi
-done
+REUSE_DIRS=("$ROOT/data/debs" "$ROOT/data/nx" "$ROOT/data/wz" "$ROOT/data")
+download_debs "${PKGS[@]}"
 
 # 2. Unpack.
-for pkg in "${PKGS[@]}"; do
-  dest="$EXTRACT/$pkg"
-  if [ -f "$dest/.done" ]; then continue; fi
-  rm -rf "$dest"; mkdir -p "$dest"
-  deb="$(ls "$DEBS/${pkg}_"*.deb | head -n1)"
-  echo "unpacking $deb"
-  "${NICE[@]}" dpkg -x "$deb" "$dest"
-  touch "$dest/.done"
-done
+unpack_debs "${PKGS[@]}"
 
 # nexuiz-music and ufoai-music keep their music in a .pk3, which is a zip of OGG files.
 for pkg in nexuiz-music ufoai-music; do

@@ -43,37 +43,20 @@ PKGS=(0ad-data naev-data supertux-data widelands-data hedgewars-data colobot-com
 MIN_SECONDS=20
 NICE=(nice -n 19)
 
+# shellcheck source=debs.sh
+source "$HERE/debs.sh"
 need=()
-command -v sox >/dev/null || need+=(sox libsox-fmt-all)
-command -v unzip >/dev/null || need+=(unzip)
+need_common_tools
 command -v bc >/dev/null || need+=(bc)
-# licenses.py reads titles and authors with vorbiscomment; without it LICENSES.md loses them.
-command -v vorbiscomment >/dev/null || need+=(vorbis-tools)
-if command -v sox >/dev/null && ! sox -h 2>&1 | grep -qw vorbis; then need+=(libsox-fmt-all); fi
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -q --no-install-recommends "${need[@]}"; else sudo apt-get install -y -q --no-install-recommends "${need[@]}"; fi
-fi
+install_missing ${need[@]+"${need[@]}"}
 
 mkdir -p "$DEBS" "$EXTRACT" "$AUDIO"
 
 # 1. The .deb files: reuse a copy already in debs/, else apt-get download.
-for pkg in "${PKGS[@]}"; do
-  if compgen -G "$DEBS/${pkg}_*.deb" >/dev/null; then continue; fi
-  echo "downloading $pkg"
-  (cd "$DEBS" && apt-get download "$pkg")
-done
+download_debs "${PKGS[@]}"
 
 # 2. Unpack.
-for pkg in "${PKGS[@]}"; do
-  dest="$EXTRACT/$pkg"
-  if [ -f "$dest/.done" ]; then continue; fi
-  rm -rf "$dest"; mkdir -p "$dest"
-  deb="$(ls "$DEBS/${pkg}_"*.deb | head -n1)"
-  echo "unpacking $deb"
-  "${NICE[@]}" dpkg -x "$deb" "$dest"
-  touch "$dest/.done"
-done
+unpack_debs "${PKGS[@]}"
 
 # 0 A.D. keeps all its data in mods/public/public.zip (3.3 GB): unzip only the music.
 dest="$EXTRACT/0ad-data/zip"

@@ -35,6 +35,8 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from corpus_debs import unpacked  # noqa: E402
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 
 RATE = 22050
@@ -53,22 +55,6 @@ MUSIC_PACKAGES = ["wesnoth-1.16-music", "ufoai-music", "warzone2100-music", "nex
 
 def run(cmd):
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-
-
-def fetch(corpus, pkg):
-    """Unpacked package folder: apt-get download + dpkg -x, once."""
-    debs, dest = os.path.join(corpus, "debs"), os.path.join(corpus, "extract", pkg)
-    if os.path.exists(os.path.join(dest, ".done")):
-        return dest
-    os.makedirs(debs, exist_ok=True)
-    if not any(f.startswith(pkg + "_") and f.endswith(".deb") for f in os.listdir(debs)):
-        print(f"downloading {pkg}", flush=True)
-        subprocess.run(["apt-get", "download", pkg], cwd=debs, check=True)
-    deb = sorted(f for f in os.listdir(debs) if f.startswith(pkg + "_") and f.endswith(".deb"))[0]
-    os.makedirs(dest, exist_ok=True)
-    run(["dpkg", "-x", os.path.join(debs, deb), dest])
-    open(os.path.join(dest, ".done"), "w").close()
-    return dest
 
 
 def clips_of(pkg, root):
@@ -168,7 +154,7 @@ def main():
     rows = []
     for src, n in counts.items():
         rng = random.Random(f"{args.seed}/{src}")
-        root = fetch(args.corpus, src)
+        root = unpacked(args.corpus, src)
         clips = clips_of(src, root)
         dur = durations([p for _, p in clips])
         tracks = pack(clips, dur, rng)[:n]

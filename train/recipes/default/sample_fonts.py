@@ -34,6 +34,8 @@ import wave
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from corpus_debs import unpacked  # noqa: E402
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 RATE = 44100
 PIANO_LAYERS = [(5, 1, 63), (10, 64, 100), (15, 101, 127)]  # npm velocity package, MIDI range
@@ -53,20 +55,6 @@ NAMES = {0: "piano", 19: "organ", 40: "violin", 42: "cello", 48: "strings", 56: 
 
 def run(cmd, **kw):
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, **kw)
-
-
-def fetch_deb(corpus, pkg):
-    debs, dest = os.path.join(corpus, "debs"), os.path.join(corpus, "extract", pkg)
-    if os.path.exists(os.path.join(dest, ".done")):
-        return dest
-    os.makedirs(debs, exist_ok=True)
-    if not any(f.startswith(pkg + "_") for f in os.listdir(debs)):
-        subprocess.run(["apt-get", "download", pkg], cwd=debs, check=True, stdout=sys.stderr)
-    deb = sorted(f for f in os.listdir(debs) if f.startswith(pkg + "_") and f.endswith(".deb"))[0]
-    os.makedirs(dest, exist_ok=True)
-    run(["dpkg", "-x", os.path.join(debs, deb), dest])
-    open(os.path.join(dest, ".done"), "w").close()
-    return dest
 
 
 def fetch_npm(corpus, name):
@@ -187,7 +175,7 @@ def main():
             regions.append((wav, root, lo, hi))
     fonts.append(write_font(folder, 0, regions))
 
-    lmms = os.path.join(fetch_deb(args.corpus, "lmms-common"), "usr", "share", "lmms", "samples")
+    lmms = os.path.join(unpacked(args.corpus, "lmms-common"), "usr", "share", "lmms", "samples")
     for program, samples in LMMS.items():
         regions = []
         for rel, root in samples:
