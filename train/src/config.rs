@@ -178,6 +178,9 @@ pub struct TrainConfig {
     pub device: DeviceChoice,
     /// Capture-like augmentation of the training crops (off unless its probability is set).
     pub augment: crate::augment::AugmentConfig,
+    /// Per-source draw weight of a training track (sources not named weigh 1); empty: every
+    /// track equally likely, so a large source cannot crowd out a small one by accident.
+    pub source_weights: std::collections::BTreeMap<String, f64>,
 }
 
 impl Default for TrainConfig {
@@ -198,6 +201,7 @@ impl Default for TrainConfig {
             threads: 0,
             device: DeviceChoice::Auto,
             augment: crate::augment::AugmentConfig::default(),
+            source_weights: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -352,6 +356,14 @@ impl RunConfig {
             ));
         }
         fraction("train.momentum", t.momentum, 0.999)?;
+        for (source, &w) in &t.source_weights {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(invalid(
+                    "train.source_weights",
+                    format!("{source:?}: {w} is not a finite number >= 0"),
+                ));
+            }
+        }
         if !(t.plateau_factor > 0.0 && t.plateau_factor <= 1.0) {
             return Err(invalid(
                 "train.plateau_factor",
@@ -383,5 +395,33 @@ impl RunConfig {
         } else {
             self.work_dir.join(&self.export.dir)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(extra: &str) -> Result<RunConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.toml");
+        let text = format!(
+            "name = \"t\"\nglove = \"g.hgv\"\nwork_dir = \"w\"\n\n[dataset]\nkind = \"csv\"\nsource = \"m.csv\"\n\n{extra}"
+        );
+        std::fs::write(&path, text).unwrap();
+        RunConfig::load(&path)
+    }
+
+    #[test]
+    fn source_weights_are_read_and_a_negative_one_is_named() {
+        let ok = load("[train.source_weights]\nfluid-soundfont-gm = 2.5\n").unwrap();
+        assert_eq!(ok.train.source_weights["fluid-soundfont-gm"], 2.5);
+        let err = load("[train.source_weights]\nspeech = -1.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train.source_weights") && err.contains("\"speech\""),
+            "{err}"
+        );
     }
 }

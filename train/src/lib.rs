@@ -18,6 +18,7 @@ pub mod net;
 pub mod pipeline;
 pub mod report;
 pub mod run;
+pub mod sampler;
 pub mod seeds;
 pub mod split;
 pub mod train;

@@ -8,6 +8,7 @@ use crate::metrics;
 use crate::net::{cosine_matrix, hinge_loss, to_vec, NetError, ZeroShotNet};
 use crate::report::EpochRecord;
 use crate::run::RunData;
+use crate::sampler::TrackSampler;
 use crate::split::Part;
 use hark::model::export::initial_weights;
 use rand::{Rng, SeedableRng};
@@ -57,6 +58,9 @@ pub enum TrainError {
     /// There is no seen label to train on, or a training track has none.
     #[error("{0}")]
     NoLabels(String),
+    /// `train.source_weights` does not fit this run's training tracks.
+    #[error(transparent)]
+    Sampler(#[from] crate::sampler::SamplerError),
 }
 
 /// The loop's state after an epoch, saved beside the weights so a run resumes where it was.
@@ -352,6 +356,12 @@ pub fn train(
             "no training track has a seen label (and a seen label it lacks)".into(),
         ));
     }
+    let sampler = TrackSampler::new(train_tracks, &data.sources, &t.source_weights)?;
+    if !t.source_weights.is_empty() {
+        for (source, share) in sampler.shares() {
+            tracing::info!(source = %source, share = format!("{:.3}", share), "crop share");
+        }
+    }
     // A fixed validation set: evenly spaced crops with seeded positives and negatives.
     let mut vrng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x7661_6c69);
     let validation: Vec<Example> = data
@@ -415,7 +425,7 @@ pub fn train(
             let size = (t.windows_per_epoch - step * t.batch_size).min(t.batch_size);
             let batch: Vec<Example> = (0..size)
                 .filter_map(|_| {
-                    let track = train_tracks[rng.random_range(0..train_tracks.len())];
+                    let track = sampler.draw(&mut rng);
                     let frames = data.cache.index().tracks[track].frames;
                     let start = crop_start(frames, window, &mut rng);
                     draw_example(data, track, start, &seen_row, n_seen, t.negatives, &mut rng)

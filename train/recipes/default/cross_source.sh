@@ -14,47 +14,43 @@
 # sample_fonts.py's real-instrument fonts joins training as source real-samples;
 # VARIANT=more runs cross-source-more.toml: fetch_more_music.sh's game music joins training
 # (run fetch_more_music.sh and teacher.py --folders for it first);
+# VARIANT=all runs cross-source-all.toml: all three together, each source's share of the
+# training crops set by train.source_weights, and ktuberling-data held out as for speech;
+# VARIANT=speech-samples runs cross-source-speech-samples.toml: talk tracks and real
+# instruments, without the more game music; VARIANT=zero-shot runs
+# cross-source-zero-shot.toml: the shipped recipe's data with unseen words (Y);
 # HARK_TEACHER_PYTHON a Python with music21 9.1.0 other than setup_teacher.sh's venv.
 #   bash train/recipes/default/cross_source.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 corpus=${HARK_CORPUS:-$root/data/default-corpus}
-py=${HARK_TEACHER_PYTHON:-$here/.venv-teacher/bin/python}
-sf2=/usr/share/sounds/sf2/sf_GMbank.sf2
 seeds=${SEEDS:-1 2 3}
 variant=${VARIANT:-}
 case "$variant" in
-  ""|speech|samples|more) ;;
-  *) echo "VARIANT=$variant: expected speech, samples or more (or unset)" >&2; exit 2 ;;
+  ""|speech|samples|more|all) parts=$variant ;;
+  speech-samples|zero-shot) parts=speech,samples ;;
+  *) echo "VARIANT=$variant: expected speech, samples, more, all, speech-samples or zero-shot (or unset)" >&2; exit 2 ;;
 esac
 name=cross-source${variant:+-$variant}
 step() { echo; echo "=== $* ($(date +%H:%M:%S))"; }
 
-if [ ! -f "$sf2" ]; then
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -q --no-install-recommends csound-soundfont
-  else sudo apt-get install -y -q --no-install-recommends csound-soundfont; fi
-fi
+# What joins the 1.0 recipe's data: talk tracks, real-instrument renderings, more game music.
+with() { [ "$parts" = all ] || [[ ",$parts," == *",$1,"* ]]; }
 step "1/4 render the music21 plan with csound's GM bank"
-nice -n 19 "$py" "$here/render_music21.py" --soundfont "$sf2" --name music21-csound \
-  --corpus "$corpus" --labels "$corpus/music21-csound_labels.csv"
+bash "$here/render_fonts.sh" csound
 extra=()
-if [ "$variant" = samples ]; then
+if with samples; then
   step "1b/4 render the plan again with real-instrument fonts (piano, organ, violin, cello, strings, trumpet, flute)"
-  # Through a file, not a process substitution: a failing sample_fonts.py must stop the run.
-  HARK_CORPUS=$corpus "$py" "$here/sample_fonts.py" > "$corpus/sample-fonts.txt"
-  mapfile -t fonts < "$corpus/sample-fonts.txt"
-  if [ ${#fonts[@]} -eq 0 ]; then echo "sample_fonts.py listed no fonts" >&2; exit 1; fi
-  nice -n 19 "$py" "$here/render_music21.py" "${fonts[@]/#/--soundfont=}" --programs 0,19,40,42,48,56,73 \
-    --name music21-samples --corpus "$corpus" --labels "$corpus/music21-samples_labels.csv"
-  extra=(--rendered "$corpus/music21-samples_labels.csv:real-samples")
+  bash "$here/render_fonts.sh" samples
+  extra+=(--rendered "$corpus/music21-samples_labels.csv:real-samples")
 fi
 step "2/4 manifest with sources"
-if [ "$variant" = speech ]; then
+if with speech; then
   HARK_CORPUS=$corpus python3 "$here/make_speech.py" --out "$corpus/speech_labels.csv"
-  extra=(--speech "$corpus/speech_labels.csv")
+  extra+=(--speech "$corpus/speech_labels.csv")
 fi
-if [ "$variant" = more ]; then extra=(--more-music); fi
+if with more; then extra+=(--more-music); fi
 python3 "$here/make_manifest.py" --corpus "$corpus" --out "$corpus/manifest-$name.csv" \
   --rendered "$corpus/music21-csound_labels.csv:csound-soundfont" "${extra[@]}"
 
