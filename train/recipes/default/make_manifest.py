@@ -11,10 +11,10 @@ path is relative to the manifest's folder; tags are ';'-separated words or phras
 Last.fm spellings, lowercased: "female vocalists", "hip-hop", "80s"…); group is what the
 trainer's seeded train/validation/test split keeps together: the track itself for game
 music (a Warzone 2100 "_enhanced" remaster shares its original's group), the piece for the
-music21 renderings (two renderings of one piece stay in one split); id names the row; source
-is where the sound came from, so hark-train can hold out whole sources (cross-source tests):
-the Debian package for game music, the soundfont's package (fluid-soundfont-gm) for the
-music21 renderings.
+music21 renderings (two renderings of one piece stay in one split; with --piece-groups, every
+rendering of a piece, with any soundfont); id names the row; source is where the sound came
+from, so hark-train can hold out whole sources (cross-source tests): the Debian package for
+game music, the soundfont's package (fluid-soundfont-gm) for the music21 renderings.
 
 Tags: teacher tags for every file by the positive-tag rule below, plus, for music21
 renderings, the instrument, ensemble and style words of music21_labels.csv. With --speech,
@@ -134,6 +134,9 @@ def main():
                          "music bed's teacher tags (the union of the two sources' labels)")
     ap.add_argument("--more-music", action="store_true",
                     help="add the game music of fetch_more_music.sh's packages (their teacher rows)")
+    ap.add_argument("--piece-groups", action="store_true",
+                    help="group every --rendered rendering with the FluidR3 renderings of its piece "
+                         "(the shipped model's manifest; not with held-out sources)")
     ap.add_argument("--no-check", action="store_true", help="do not check that the audio files exist")
     args = ap.parse_args()
     out = args.out or os.path.join(args.corpus, "manifest.csv")
@@ -184,7 +187,12 @@ def main():
                 tt = teacher_tags(labels, means[path], args.threshold, args.top_k) if path in means else []
                 words = [w for col in ("instruments", "ensemble", "style") for w in r[col].split(";") if w]
                 tid = path[len("audio/"):].rsplit(".", 1)[0]
-                rows.append((path, ";".join(dict.fromkeys(words + tt)), r["piece"], tid, source, tt, True))
+                # --piece-groups: one group per piece across soundfonts, so a piece's FluidR3
+                # rendering in training and its csound rendering in the test cannot make a
+                # same-piece test. Not for cross-source manifests: there a held-out source's
+                # group is test whole, and would take every soundfont's rendering with it.
+                group = "music21/" + r["piece"].split("/", 1)[-1] if args.piece_groups else r["piece"]
+                rows.append((path, ";".join(dict.fromkeys(words + tt)), group, tid, source, tt, True))
 
     if args.speech:
         with open(args.speech, newline="") as f:
