@@ -17,17 +17,20 @@ corpus=${HARK_CORPUS:-$root/data/default-corpus}
 py=${HARK_TEACHER_PYTHON:-$here/.venv-teacher/bin/python}
 sf2=/usr/share/sounds/sf2/sf_GMbank.sf2
 [ $# -gt 0 ] || { echo "usage: render_fonts.sh csound|samples ..." >&2; exit 2; }
+# shellcheck source=debs.sh
+source "$here/debs.sh"  # install_missing
 for what in "$@"; do
   case "$what" in
     csound)
-      if [ ! -f "$sf2" ]; then
-        if [ "$(id -u)" = 0 ]; then apt-get install -y -q --no-install-recommends csound-soundfont
-        else sudo apt-get install -y -q --no-install-recommends csound-soundfont; fi
-      fi
+      [ -f "$sf2" ] || install_missing csound-soundfont
       nice -n 19 "$py" "$here/render_music21.py" --soundfont "$sf2" --name music21-csound \
         --corpus "$corpus" --labels "$corpus/music21-csound_labels.csv"
       ;;
     samples)
+      need=()
+      command -v polyphone >/dev/null || need+=(polyphone)
+      command -v npm >/dev/null || need+=(npm)
+      install_missing ${need[@]+"${need[@]}"}
       # Through a file, not a process substitution: a failing sample_fonts.py must stop the run.
       HARK_CORPUS=$corpus "$py" "$here/sample_fonts.py" > "$corpus/sample-fonts.txt"
       mapfile -t fonts < "$corpus/sample-fonts.txt"
