@@ -88,6 +88,44 @@ pub struct TrainState {
     pub device: String,
 }
 
+impl TrainState {
+    /// Books an epoch's validation loss: a new best, or a step towards a learning-rate cut
+    /// and early stopping. True when it is the best so far (its weights are worth keeping).
+    fn record_validation(
+        &mut self,
+        epoch: usize,
+        validation_loss: f64,
+        t: &crate::config::TrainConfig,
+    ) -> bool {
+        let improved = self
+            .best_validation
+            .is_none_or(|best| validation_loss < best - 1e-6);
+        if improved {
+            self.best_validation = Some(validation_loss);
+            self.best_epoch = epoch;
+            self.since_best = 0;
+            self.since_cut = 0;
+            return true;
+        }
+        self.since_best += 1;
+        self.since_cut += 1;
+        if self.since_cut >= t.plateau_patience {
+            self.lr_scale *= t.plateau_factor;
+            self.since_cut = 0;
+            tracing::info!(
+                epoch,
+                lr_scale = self.lr_scale,
+                "validation loss on a plateau: learning rate cut"
+            );
+        }
+        if self.since_best >= t.early_stop_patience {
+            self.stopped_early = true;
+            tracing::info!(epoch, best_epoch = self.best_epoch, "early stop");
+        }
+        false
+    }
+}
+
 /// Picks the libtorch device for a setting.
 pub fn device_for(choice: DeviceChoice) -> Result<Device, TrainError> {
     match choice {
@@ -343,48 +381,8 @@ pub fn train(
         .view([n_seen as i64, data.labels.dim as i64])
         .to_device(device);
 
-    let train_tracks: Vec<usize> = data
-        .part(Part::Train)
-        .into_iter()
-        .filter(|&i| {
-            let rows = seen_rows(data, i, &seen_row);
-            !rows.is_empty() && rows.len() < n_seen
-        })
-        .collect();
-    if train_tracks.is_empty() {
-        return Err(TrainError::NoLabels(
-            "no training track has a seen label (and a seen label it lacks)".into(),
-        ));
-    }
-    let sampler = TrackSampler::new(train_tracks, &data.sources, &t.source_weights)?;
-    if !t.source_weights.is_empty() {
-        for (source, share) in sampler.shares() {
-            tracing::info!(source = %source, share = format!("{:.3}", share), "crop share");
-        }
-    }
-    // A fixed validation set: evenly spaced crops with seeded positives and negatives.
-    let mut vrng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x7661_6c69);
-    let validation: Vec<Example> = data
-        .part(Part::Validation)
-        .into_iter()
-        .flat_map(|track| {
-            let frames = data.cache.index().tracks[track].frames;
-            even_starts(frames, window, t.validation_windows_per_track)
-                .into_iter()
-                .map(move |start| (track, start))
-        })
-        .filter_map(|(track, start)| {
-            draw_example(
-                data,
-                track,
-                start,
-                &seen_row,
-                n_seen,
-                t.negatives,
-                &mut vrng,
-            )
-        })
-        .collect();
+    let sampler = track_sampler(data, &seen_row, n_seen, &t.source_weights)?;
+    let validation = validation_examples(config, data, &seen_row, n_seen, window);
 
     let mut model = Trainable::initial(config, data.labels.dim, device);
     let mut opt = NesterovSgd::new(&model.vs, t.momentum);
@@ -473,31 +471,8 @@ pub fn train(
         state.history.push(record);
         state.epochs_done = epoch;
 
-        let improved = state
-            .best_validation
-            .is_none_or(|best| validation_loss < best - 1e-6);
-        if improved {
-            state.best_validation = Some(validation_loss);
-            state.best_epoch = epoch;
-            state.since_best = 0;
-            state.since_cut = 0;
+        if state.record_validation(epoch, validation_loss, t) {
             save_weights(&model.vs, &dir.join(BEST_WEIGHTS))?;
-        } else {
-            state.since_best += 1;
-            state.since_cut += 1;
-            if state.since_cut >= t.plateau_patience {
-                state.lr_scale *= t.plateau_factor;
-                state.since_cut = 0;
-                tracing::info!(
-                    epoch,
-                    lr_scale = state.lr_scale,
-                    "validation loss on a plateau: learning rate cut"
-                );
-            }
-            if state.since_best >= t.early_stop_patience {
-                state.stopped_early = true;
-                tracing::info!(epoch, best_epoch = state.best_epoch, "early stop");
-            }
         }
         save_weights(&model.vs, &dir.join(LAST_WEIGHTS))?;
         opt.save(&dir.join(LAST_MOMENTUM))?;
@@ -508,6 +483,60 @@ pub fn train(
         state,
         windows_per_epoch: t.windows_per_epoch,
     })
+}
+
+/// The training tracks (those with a seen label and a seen label they lack), drawn as
+/// `train.source_weights` says; logs each source's share when weights are set.
+fn track_sampler(
+    data: &RunData,
+    seen_row: &[Option<usize>],
+    n_seen: usize,
+    weights: &std::collections::BTreeMap<String, f64>,
+) -> Result<TrackSampler, TrainError> {
+    let train_tracks: Vec<usize> = data
+        .part(Part::Train)
+        .into_iter()
+        .filter(|&i| {
+            let rows = seen_rows(data, i, seen_row);
+            !rows.is_empty() && rows.len() < n_seen
+        })
+        .collect();
+    if train_tracks.is_empty() {
+        return Err(TrainError::NoLabels(
+            "no training track has a seen label (and a seen label it lacks)".into(),
+        ));
+    }
+    let sampler = TrackSampler::new(train_tracks, &data.sources, weights)?;
+    if !weights.is_empty() {
+        for (source, share) in sampler.shares() {
+            tracing::info!(source = %source, share = format!("{:.3}", share), "crop share");
+        }
+    }
+    Ok(sampler)
+}
+
+/// A fixed validation set: evenly spaced crops with seeded positives and negatives.
+fn validation_examples(
+    config: &RunConfig,
+    data: &RunData,
+    seen_row: &[Option<usize>],
+    n_seen: usize,
+    window: usize,
+) -> Vec<Example> {
+    let t = &config.train;
+    let mut vrng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x7661_6c69);
+    data.part(Part::Validation)
+        .into_iter()
+        .flat_map(|track| {
+            let frames = data.cache.index().tracks[track].frames;
+            even_starts(frames, window, t.validation_windows_per_track)
+                .into_iter()
+                .map(move |start| (track, start))
+        })
+        .filter_map(|(track, start)| {
+            draw_example(data, track, start, seen_row, n_seen, t.negatives, &mut vrng)
+        })
+        .collect()
 }
 
 fn progress_bar(show: bool, len: u64, epoch: usize) -> Option<indicatif::ProgressBar> {

@@ -55,3 +55,22 @@ unpack_debs() {
     touch "$dest/.done"
   done
 }
+
+# package_table SOURCES PKG...: tracks, minutes and MiB per package, from a sources table
+# (package, corpus-relative path, source) and the caller's CORPUS and AUDIO.
+package_table() {
+  local sources=$1 pkg p path n secs mib tt=0 tm=0
+  shift
+  printf '\n%-22s %7s %9s %9s\n' package tracks minutes MiB
+  for pkg in "$@"; do
+    n=0; secs=0
+    while IFS=$'\t' read -r p path _; do
+      [ "$p" = "$pkg" ] || continue
+      n=$((n + 1)); secs="$(echo "$secs + $(soxi -D "$CORPUS/$path")" | bc -l)"
+    done <"$sources"
+    mib="$(du -sm "$AUDIO/$pkg" 2>/dev/null | cut -f1)"
+    printf '%-22s %7d %9.1f %9s\n' "$pkg" "$n" "$(echo "$secs / 60" | bc -l)" "${mib:-0}"
+    tt=$((tt + n)); tm="$(echo "$tm + $secs / 60" | bc -l)"
+  done
+  printf '%-22s %7d %9.1f  (%.2f h)\n' total "$tt" "$tm" "$(echo "$tm / 60" | bc -l)"
+}

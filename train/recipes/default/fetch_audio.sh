@@ -120,16 +120,4 @@ mv "$SOURCES.tmp" "$SOURCES"
 python3 "$HERE/licenses.py" --corpus "$CORPUS" --out "$HERE/LICENSES.md"
 
 # 5. Table of tracks and minutes per package.
-printf '\n%-22s %7s %9s %9s\n' package tracks minutes MiB
-tt=0; tm=0
-for pkg in "${PKGS[@]}"; do
-  n=0; secs=0
-  for f in "$AUDIO/$pkg"/*.ogg; do
-    [ -f "$f" ] || continue
-    n=$((n + 1)); secs="$(echo "$secs + $(soxi -D "$f")" | bc -l)"
-  done
-  mib="$(du -sm "$AUDIO/$pkg" | cut -f1)"
-  printf '%-22s %7d %9.1f %9s\n' "$pkg" "$n" "$(echo "$secs / 60" | bc -l)" "$mib"
-  tt=$((tt + n)); tm="$(echo "$tm + $secs / 60" | bc -l)"
-done
-printf '%-22s %7d %9.1f\n' total "$tt" "$tm"
+package_table "$SOURCES" "${PKGS[@]}"

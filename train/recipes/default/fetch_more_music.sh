@@ -189,16 +189,4 @@ mv "$SKIPPED.tmp" "$SKIPPED"
 python3 "$HERE/licenses.py" --corpus "$CORPUS" --out "$HERE/LICENSES.md"
 
 # 6. Table of tracks and minutes per package.
-printf '\n%-22s %7s %9s %9s\n' package tracks minutes MiB
-tt=0; tm=0
-for pkg in "${PKGS[@]}"; do
-  n=0; secs=0
-  while IFS=$'\t' read -r p path _; do
-    [ "$p" = "$pkg" ] || continue
-    n=$((n + 1)); secs="$(echo "$secs + $(soxi -D "$CORPUS/$path")" | bc -l)"
-  done <"$SOURCES"
-  mib="$(du -sm "$AUDIO/$pkg" 2>/dev/null | cut -f1)"
-  printf '%-22s %7d %9.1f %9s\n' "$pkg" "$n" "$(echo "$secs / 60" | bc -l)" "${mib:-0}"
-  tt=$((tt + n)); tm="$(echo "$tm + $secs / 60" | bc -l)"
-done
-printf '%-22s %7d %9.1f  (%.2f h)\n' total "$tt" "$tm" "$(echo "$tm / 60" | bc -l)"
+package_table "$SOURCES" "${PKGS[@]}"
