@@ -356,6 +356,9 @@ impl RunConfig {
             ));
         }
         fraction("train.momentum", t.momentum, 0.999)?;
+        if let Some((field, problem)) = t.augment.problem() {
+            return Err(invalid(field, problem));
+        }
         for (source, &w) in &t.source_weights {
             if !(w.is_finite() && w >= 0.0) {
                 return Err(invalid(

@@ -26,6 +26,28 @@ pub enum RunError {
     NoTraining(String),
 }
 
+/// One training crop: a window of a track, maybe with a window of a second track mixed in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainingCrop {
+    /// The track's index.
+    pub track: usize,
+    /// Its first frame.
+    pub start: usize,
+    /// The second window, if one is mixed in.
+    pub mix: Option<MixedWindow>,
+}
+
+/// A second track's window mixed into a training crop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MixedWindow {
+    /// The second track's index.
+    pub track: usize,
+    /// Its first frame.
+    pub start: usize,
+    /// Its level against the crop's, in dB.
+    pub level_db: f32,
+}
+
 /// Everything a run works on.
 pub struct RunData {
     /// The memory-mapped mel frames.
@@ -154,47 +176,90 @@ impl RunData {
 
     /// Standardised windows `[n, frames, mels]` on `device`, one per `(track, start frame)`.
     pub fn windows_tensor(&self, windows: &[(usize, usize)], device: tch::Device) -> tch::Tensor {
-        self.windows_tensor_with(windows, device, |_| {})
+        let frames = crate::cache::cache_frontend().window_frames;
+        let mut mel = Vec::with_capacity(windows.len() * frames * self.cache.n_mels());
+        for &(track, start) in windows {
+            self.cache
+                .window_into(track, start, frames, self.mean, self.std, &mut mel);
+        }
+        self.tensor(mel, windows.len(), device)
     }
 
-    /// Like [`RunData::windows_tensor`], each crop augmented before standardisation
-    /// (training only: evaluation hears the audio as it is).
+    /// Like [`RunData::windows_tensor`] for training crops, each augmented before
+    /// standardisation (training only: evaluation hears the audio as it is).
     pub fn augmented_windows_tensor(
         &self,
-        windows: &[(usize, usize)],
+        crops: &[TrainingCrop],
         augmenter: &crate::augment::Augmenter,
         rng: &mut rand_chacha::ChaCha8Rng,
         device: tch::Device,
     ) -> tch::Tensor {
-        self.windows_tensor_with(windows, device, |crop| augmenter.apply(crop, rng))
-    }
-
-    /// The windows with `before` applied to each unstandardised crop, then standardised by
-    /// hark's own arithmetic (the daemon's, bit for bit).
-    fn windows_tensor_with(
-        &self,
-        windows: &[(usize, usize)],
-        device: tch::Device,
-        mut before: impl FnMut(&mut [f32]),
-    ) -> tch::Tensor {
         let frontend = crate::cache::cache_frontend();
-        let (frames, n_mels) = (frontend.window_frames, self.cache.n_mels());
-        let mut mel = Vec::with_capacity(windows.len() * frames * n_mels);
+        let frames = frontend.window_frames;
         let standard = hark::frontend::FrontendParams {
             mean: self.mean,
             std: self.std,
             ..frontend
         };
-        for &(track, start) in windows {
-            let at = mel.len();
-            // Mean 0 and std 1: the cached, unstandardised frames.
-            self.cache
-                .window_into(track, start, frames, 0.0, 1.0, &mut mel);
-            before(&mut mel[at..]);
-            hark::frontend::standardize(&mut mel[at..], &standard);
+        let mut mel = Vec::with_capacity(crops.len() * frames * self.cache.n_mels());
+        let mut other = Vec::new();
+        for crop in crops {
+            let plan = augmenter.plan(rng);
+            let rate = plan.as_ref().map_or(1.0, |p| p.rate);
+            let mut window = self.stretched_window(crop.track, crop.start, rate, augmenter);
+            if let Some(mix) = crop.mix {
+                other.clear();
+                // Mean 0 and std 1: the cached, unstandardised frames.
+                self.cache
+                    .window_into(mix.track, mix.start, frames, 0.0, 1.0, &mut other);
+                augmenter.mix(&mut window, &other, mix.level_db);
+            }
+            if let Some(plan) = &plan {
+                augmenter.apply_plan(&mut window, plan, rng);
+            }
+            // hark's own standardisation: the daemon's arithmetic, bit for bit.
+            hark::frontend::standardize(&mut window, &standard);
+            mel.extend_from_slice(&window);
         }
+        self.tensor(mel, crops.len(), device)
+    }
+
+    /// One unstandardised window of `track` from `start`, played `rate` times as fast: it
+    /// reads `rate` windows' worth of frames (moved back to fit inside the track) and
+    /// resamples them to one window.
+    fn stretched_window(
+        &self,
+        track: usize,
+        start: usize,
+        rate: f64,
+        augmenter: &crate::augment::Augmenter,
+    ) -> Vec<f32> {
+        let frames = crate::cache::cache_frontend().window_frames;
+        let mut window = Vec::with_capacity(frames * self.cache.n_mels());
+        if rate == 1.0 {
+            self.cache
+                .window_into(track, start, frames, 0.0, 1.0, &mut window);
+            return window;
+        }
+        let span = ((frames as f64 * rate).round() as usize).max(1);
+        let track_frames = self.cache.index().tracks[track].frames;
+        let start = if start + span > track_frames {
+            track_frames.saturating_sub(span)
+        } else {
+            start
+        };
+        // A track shorter than the span is read with its zero padding, as an unstretched
+        // short track is.
+        self.cache
+            .window_into(track, start, span, 0.0, 1.0, &mut window);
+        augmenter.stretch(&window, frames)
+    }
+
+    /// `[n, window frames, mels]` on `device` from `n` windows' values.
+    fn tensor(&self, mel: Vec<f32>, n: usize, device: tch::Device) -> tch::Tensor {
+        let frames = crate::cache::cache_frontend().window_frames;
         tch::Tensor::from_slice(&mel)
-            .view([windows.len() as i64, frames as i64, n_mels as i64])
+            .view([n as i64, frames as i64, self.cache.n_mels() as i64])
             .to_device(device)
     }
 

@@ -7,7 +7,7 @@ use crate::config::{DeviceChoice, RunConfig};
 use crate::metrics;
 use crate::net::{cosine_matrix, hinge_loss, to_vec, NetError, ZeroShotNet};
 use crate::report::EpochRecord;
-use crate::run::RunData;
+use crate::run::{MixedWindow, RunData, TrainingCrop};
 use crate::sampler::TrackSampler;
 use crate::split::Part;
 use hark::model::export::initial_weights;
@@ -248,6 +248,8 @@ struct Example {
     start: usize,
     positive: i64,
     negatives: Vec<i64>,
+    /// A second track's window mixed in (augmentation), whose labels joined the draw.
+    mix: Option<MixedWindow>,
 }
 
 /// Labels of the track among the seen set, as rows of the seen-word table.
@@ -268,6 +270,24 @@ fn draw_example(
     rng: &mut ChaCha8Rng,
 ) -> Option<Example> {
     let positives = seen_rows(data, track, seen_row);
+    let (positive, negatives) = draw_words(&positives, n_seen, negatives, rng)?;
+    Some(Example {
+        track,
+        start,
+        positive,
+        negatives,
+        mix: None,
+    })
+}
+
+/// One of `positives` and `negatives` rows that are not among them, or `None` when the
+/// positives are empty or every seen word.
+fn draw_words(
+    positives: &[usize],
+    n_seen: usize,
+    negatives: usize,
+    rng: &mut ChaCha8Rng,
+) -> Option<(i64, Vec<i64>)> {
     if positives.is_empty() || positives.len() >= n_seen {
         return None;
     }
@@ -280,12 +300,43 @@ fn draw_example(
             negs.push(candidate as i64);
         }
     }
-    Some(Example {
-        track,
-        start,
-        positive: positive as i64,
-        negatives: negs,
-    })
+    Some((positive as i64, negs))
+}
+
+/// Mixes a second training crop into `example` when the augmenter draws one: its words are
+/// redrawn from the union of both tracks' labels. Draws only from `rng` (the augmentation
+/// stream), so the first crops are the same with mixing or without.
+#[allow(clippy::too_many_arguments)]
+fn maybe_mix(
+    example: &mut Example,
+    data: &RunData,
+    sampler: &TrackSampler,
+    augmenter: &crate::augment::Augmenter,
+    seen_row: &[Option<usize>],
+    n_seen: usize,
+    window: usize,
+    rng: &mut ChaCha8Rng,
+) {
+    let Some(level_db) = augmenter.draw_mix(rng) else {
+        return;
+    };
+    let track = sampler.draw(rng);
+    let start = crop_start(data.cache.index().tracks[track].frames, window, rng);
+    let mut union = seen_rows(data, example.track, seen_row);
+    for row in seen_rows(data, track, seen_row) {
+        if !union.contains(&row) {
+            union.push(row);
+        }
+    }
+    if let Some((positive, negatives)) = draw_words(&union, n_seen, example.negatives.len(), rng) {
+        example.positive = positive;
+        example.negatives = negatives;
+        example.mix = Some(MixedWindow {
+            track,
+            start,
+            level_db,
+        });
+    }
 }
 
 fn crop_start(frames: usize, window: usize, rng: &mut ChaCha8Rng) -> usize {
@@ -357,10 +408,8 @@ pub fn train(
     let device = device_for(t.device)?;
     tch::manual_seed(config.seed as i64);
     let window = crate::cache::cache_frontend().window_frames;
-    let augmenter = crate::augment::Augmenter::new(
-        t.augment.clone(),
-        hark::frontend::mel_band_centres_hz(&crate::cache::cache_frontend()),
-    );
+    let augmenter =
+        crate::augment::Augmenter::new(t.augment.clone(), &crate::cache::cache_frontend());
     let n_seen = data.seen.len();
     if n_seen < 2 {
         return Err(TrainError::NoLabels(format!(
@@ -421,7 +470,7 @@ pub fn train(
         let mut lr = 0.0;
         for step in 0..steps_per_epoch {
             let size = (t.windows_per_epoch - step * t.batch_size).min(t.batch_size);
-            let batch: Vec<Example> = (0..size)
+            let mut batch: Vec<Example> = (0..size)
                 .filter_map(|_| {
                     let track = sampler.draw(&mut rng);
                     let frames = data.cache.index().tracks[track].frames;
@@ -431,9 +480,20 @@ pub fn train(
                 .collect();
             lr = t.learning_rate * state.lr_scale / (1.0 + t.lr_decay * state.steps as f64);
             let audio = if augmenter.is_active() {
-                let windows: Vec<(usize, usize)> =
-                    batch.iter().map(|e| (e.track, e.start)).collect();
-                let mel = data.augmented_windows_tensor(&windows, &augmenter, &mut arng, device);
+                for example in &mut batch {
+                    maybe_mix(
+                        example, data, &sampler, &augmenter, &seen_row, n_seen, window, &mut arng,
+                    );
+                }
+                let crops: Vec<TrainingCrop> = batch
+                    .iter()
+                    .map(|e| TrainingCrop {
+                        track: e.track,
+                        start: e.start,
+                        mix: e.mix,
+                    })
+                    .collect();
+                let mel = data.augmented_windows_tensor(&crops, &augmenter, &mut arng, device);
                 model.net.audio(&mel)
             } else {
                 batch_audio(data, &model.net, &batch, device)

@@ -3,6 +3,7 @@
 
 mod common;
 
+use hark_train::augment::AugmentConfig;
 use hark_train::config::RunConfig;
 use hark_train::pipeline;
 use hark_train::run::RunData;
@@ -20,9 +21,33 @@ fn tensors(path: &std::path::Path) -> Vec<(String, Vec<f32>)> {
 
 #[test]
 fn resume_continues_where_the_run_stopped() {
+    resume_matches_straight_run(|_| {});
+}
+
+#[test]
+fn resume_continues_exactly_with_every_augmentation_on() {
+    let plain = resume_matches_straight_run(|_| {});
+    let augmented = resume_matches_straight_run(|config| {
+        config.train.augment = AugmentConfig {
+            probability: 1.0,
+            pitch_semitones: 2.0,
+            tempo_fraction: 0.1,
+            reverb_probability: 0.5,
+            mix_probability: 0.5,
+            ..AugmentConfig::default()
+        };
+    });
+    assert_ne!(plain, augmented, "augmentation changed what was learnt");
+}
+
+/// Two epochs straight through against one epoch, stop, and resume, for `configure`'s run;
+/// the training losses per epoch.
+fn resume_matches_straight_run(configure: impl Fn(&mut RunConfig)) -> Vec<f64> {
     let dir = tempfile::tempdir().expect("tempdir");
     let (manifest, _) = common::write_dataset(&dir.path().join("data"), 6, 4.0, 5);
-    let straight = RunConfig::load(&common::write_run(dir.path(), &manifest, 2, 96)).expect("run");
+    let mut straight =
+        RunConfig::load(&common::write_run(dir.path(), &manifest, 2, 96)).expect("run");
+    configure(&mut straight);
     pipeline::prepare(&straight, 2, false, false, &|_, _| {}).expect("prepare");
     let data = RunData::load(&straight).expect("data");
     let full = train::train(&straight, &data, false, false, &mut |_| {}).expect("two epochs");
@@ -51,4 +76,5 @@ fn resume_continues_where_the_run_stopped() {
     let losses =
         |s: &train::TrainState| -> Vec<f64> { s.history.iter().map(|e| e.train_loss).collect() };
     assert_eq!(losses(&full.state), losses(&resumed.state));
+    losses(&full.state)
 }

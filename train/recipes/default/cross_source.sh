@@ -19,6 +19,10 @@
 # VARIANT=speech-samples runs cross-source-speech-samples.toml: talk tracks and real
 # instruments, without the more game music; VARIANT=zero-shot runs
 # cross-source-zero-shot.toml: the shipped recipe's data with unseen words (Y);
+# VARIANT=augmented runs cross-source-augmented.toml: speech-samples' data, manifest and mel
+# cache with pitch, tempo, reverb and mixing augmentation; VARIANT=mtt runs
+# cross-source-mtt.toml: speech-samples' data and mel cache, plus the MTT teacher's tempo
+# and energy words (MTT_WORDS, default below; teacher.py --model MTT_musicnn first);
 # HARK_TEACHER_PYTHON a Python with music21 9.1.0 other than setup_teacher.sh's venv.
 #   bash train/recipes/default/cross_source.sh
 set -euo pipefail
@@ -29,10 +33,13 @@ seeds=${SEEDS:-1 2 3}
 variant=${VARIANT:-}
 case "$variant" in
   ""|speech|samples|more|all) parts=$variant ;;
-  speech-samples|zero-shot) parts=speech,samples ;;
-  *) echo "VARIANT=$variant: expected speech, samples, more, all, speech-samples or zero-shot (or unset)" >&2; exit 2 ;;
+  speech-samples|zero-shot|augmented|mtt) parts=speech,samples ;;
+  *) echo "VARIANT=$variant: expected speech, samples, more, all, speech-samples, zero-shot, augmented or mtt (or unset)" >&2; exit 2 ;;
 esac
 name=cross-source${variant:+-$variant}
+# The manifest (and the toml's mel cache) of the data the variant trains on.
+data_name=$name
+if [ "$variant" = augmented ]; then data_name=cross-source-speech-samples; fi
 step() { echo; echo "=== $* ($(date +%H:%M:%S))"; }
 
 # What joins the 1.0 recipe's data: talk tracks, real-instrument renderings, more game music.
@@ -51,7 +58,8 @@ if with speech; then
   extra+=(--speech "$corpus/speech_labels.csv")
 fi
 if with more; then extra+=(--more-music); fi
-python3 "$here/make_manifest.py" --corpus "$corpus" --out "$corpus/manifest-$name.csv" \
+if [ "$variant" = mtt ]; then extra+=(--mtt-words "${MTT_WORDS:-slow,fast,drums,beat}"); fi
+python3 "$here/make_manifest.py" --corpus "$corpus" --out "$corpus/manifest-$data_name.csv" \
   --rendered "$corpus/music21-csound_labels.csv:csound-soundfont" "${extra[@]}"
 
 cd "$root"
