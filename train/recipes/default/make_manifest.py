@@ -27,6 +27,12 @@ and the file's TOP_K best tags always are. The vocal tags (female vocalists, fem
 male vocalists) are never taken: every file of this corpus is instrumental (game scores and
 MIDI renderings), so they can only be teacher errors; TOP_K counts non-vocal tags only.
 
+With --mtt-words, a second teacher joins: musicnn's MTT tagger (teacher.py --model
+MTT_musicnn, teacher_windows_mtt.csv.gz) gives the tempo and energy words it names (slow,
+fast, loud, ...) to the files it tagged, each positive when its track mean >= --mtt-threshold.
+Only those words are taken: MTT's genre and instrument tags would repeat the MSD teacher's and
+the scores' words with another teacher's errors.
+
 What it needs: python3 (stdlib only), train/recipes/default/teacher_windows.csv.gz and
 music21_labels.csv (committed), and the audio only to check it is there (--no-check to skip).
 Usage: python3 train/recipes/default/make_manifest.py [--stats]
@@ -44,6 +50,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 
 THRESHOLD = 0.10  # chosen from this corpus's track-mean distribution: see README.md
 TOP_K = 2
+MTT_THRESHOLD = 0.20  # enough positives for slow, fast, drums, beat here: see README.md
 VOCAL = {"female vocalists", "female vocalist", "male vocalists"}
 # render_music21.py renders every score with FluidR3_GM, from this Debian package.
 SOUNDFONT_SOURCE = "fluid-soundfont-gm"
@@ -74,6 +81,19 @@ def load_teacher(path):
             counts[p] += 1
     means = {p: [x / counts[p] for x in s] for p, s in sums.items()}
     return labels, means, counts
+
+
+def mtt_words(args):
+    """A function from a corpus path to its MTT words (none when --mtt-words is empty)."""
+    wanted = [w.strip().lower() for w in args.mtt_words.split(",") if w.strip()]
+    if not wanted:
+        return lambda path: []
+    labels, means, _ = load_teacher(args.mtt_teacher)
+    unknown = [w for w in wanted if w not in labels]
+    if unknown:
+        sys.exit(f"--mtt-words: {', '.join(unknown)} not among {args.mtt_teacher}'s tags")
+    cols = [(w, labels.index(w)) for w in wanted]
+    return lambda path: [w for w, i in cols if path in means and means[path][i] >= args.mtt_threshold]
 
 
 def teacher_tags(labels, mean, threshold, top_k):
@@ -137,11 +157,16 @@ def main():
     ap.add_argument("--piece-groups", action="store_true",
                     help="group every --rendered rendering with the FluidR3 renderings of its piece "
                          "(the shipped model's manifest; not with held-out sources)")
+    ap.add_argument("--mtt-teacher", default=os.path.join(HERE, "teacher_windows_mtt.csv.gz"))
+    ap.add_argument("--mtt-words", default="",
+                    help="comma-separated MTT tags to add as labels (e.g. slow,fast); default none")
+    ap.add_argument("--mtt-threshold", type=float, default=MTT_THRESHOLD)
     ap.add_argument("--no-check", action="store_true", help="do not check that the audio files exist")
     args = ap.parse_args()
     out = args.out or os.path.join(args.corpus, "manifest.csv")
 
     labels, means, nwin = load_teacher(args.teacher)
+    mtt = mtt_words(args)
     m21 = {}
     if os.path.exists(args.music21):
         with open(args.music21, newline="") as f:
@@ -172,6 +197,7 @@ def main():
             source = tid.split("/", 1)[0]
             if source not in BASE_PACKAGES and not args.more_music:
                 continue
+        tags = list(dict.fromkeys(tags + mtt(path)))
         rows.append((path, ";".join(tags), group, tid, source, tt, path in m21))
     not_tagged = sorted(set(m21) - set(means))
     for spec in args.rendered:
@@ -221,7 +247,8 @@ def main():
     for r in rows:
         by_src[r[4]].append(r)
     print(f"\nwrote {out}: {len(rows)} files, {len({r[2] for r in rows})} groups "
-          f"(rule: track mean >= {args.threshold}, always top-{args.top_k}, no vocal tags)")
+          f"(rule: track mean >= {args.threshold}, always top-{args.top_k}, no vocal tags"
+          + (f"; MTT {args.mtt_words} at track mean >= {args.mtt_threshold}" if args.mtt_words else "") + ")")
     print(f"{'source':22s} {'files':>5s} {'hours':>6s} {'teacher tags/file':>18s} {'all tags/file':>14s}")
     for s, rs in sorted(by_src.items()):
         hours = sum(nwin.get(r[0], 0) for r in rs) * 3 / 3600

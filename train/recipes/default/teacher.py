@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """teacher.py — step 3 of hark's default-model recipe: the musicnn teacher labels.
 
+--model MTT_musicnn runs musicnn's MagnaTagATune tagger instead (50 tags with tempo, loudness,
+instrument and vocal words: slow, fast, loud, quiet, soft, drums, ...) and writes
+teacher_windows_mtt.csv.gz, with its own cache (<corpus>/teacher_cache_mtt/); everything
+below holds for it the same way.
+
 What it does: runs musicnn's pretrained MSD_musicnn tagger (50 Last.fm tags, weights shipped
 inside the musicnn 0.1.0 wheel) over every audio file of the corpus (data/default-corpus/
 audio/**: the game music and the music21 renderings), with input_overlap=False, i.e. one
@@ -43,6 +48,11 @@ warnings.filterwarnings("ignore")  # musicnn's tf.compat.v1 layers warn on every
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 AUDIO_EXT = (".ogg", ".flac", ".mp3", ".wav")
+# Per musicnn model: the output file's name, the cache folder under the corpus, its tag list.
+MODELS = {
+    "MSD_musicnn": ("teacher_windows.csv.gz", "teacher_cache", "MSD_LABELS"),
+    "MTT_musicnn": ("teacher_windows_mtt.csv.gz", "teacher_cache_mtt", "MTT_LABELS"),
+}
 
 
 def list_audio(corpus, folders=None):
@@ -83,11 +93,16 @@ def read_rows(path_gz):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=os.environ.get("HARK_CORPUS", os.path.join(ROOT, "data", "default-corpus")))
-    ap.add_argument("--out", default=os.path.join(HERE, "teacher_windows.csv.gz"))
+    ap.add_argument("--model", default="MSD_musicnn", choices=sorted(MODELS),
+                    help="musicnn tagger: MSD_musicnn (Last.fm tags) or MTT_musicnn (MagnaTagATune)")
+    ap.add_argument("--out", default=None,
+                    help="default: teacher_windows.csv.gz (MSD), teacher_windows_mtt.csv.gz (MTT)")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--folders", default="",
                     help="comma-separated folders of <corpus>/audio to tag (default: all)")
     args = ap.parse_args()
+    out_name, cache_name, labels_name = MODELS[args.model]
+    args.out = args.out or os.path.join(HERE, out_name)
     folders = None
     if args.folders:
         folders = sorted({f.strip().strip("/") for f in args.folders.split(",") if f.strip()})
@@ -99,9 +114,9 @@ def main():
     from musicnn import configuration
     from musicnn.extractor import extractor
 
-    labels = list(configuration.MSD_LABELS)
+    labels = list(getattr(configuration, labels_name))
     header = ["path", "window", "start_s"] + labels
-    cache = os.path.join(args.corpus, "teacher_cache")
+    cache = os.path.join(args.corpus, cache_name)
     os.makedirs(cache, exist_ok=True)
 
     files = list_audio(args.corpus, folders)
@@ -131,7 +146,7 @@ def main():
         src = os.path.join(args.corpus, rel)
         t1 = time.time()
         with contextlib.redirect_stdout(io.StringIO()):
-            taggram, tags = extractor(src, model="MSD_musicnn", input_length=3, input_overlap=False,
+            taggram, tags = extractor(src, model=args.model, input_length=3, input_overlap=False,
                                       extract_features=False)
         assert list(tags) == labels, "musicnn returned tags in another order"
         dst = cache_file(cache, rel)
