@@ -12,6 +12,11 @@ recipe's training labels instead (make_manifest.py: track mean >= 0.10 plus the 
 Judge only models that never trained on these packages (the cross-source runs' exported
 seeds, e.g. `hark-train export -c runs/cross-source-all-seed1.toml --out DIR`).
 
+With --threshold T, a track's positives are instead the tags whose track mean is >= T
+(make_manifest.py's rule for the MTT words), and --tags limits the tags judged; e.g. the MTT
+tempo and energy words against the MTT teacher:
+    teacher_check.py MODEL... --teacher teacher_windows_mtt.csv.gz --tags slow,fast,drums,beat --threshold 0.2
+
 Usage: python3 teacher_check.py MODEL_DIR... [--packages nexuiz-music,wesnoth-1.16-music]
 """
 import argparse
@@ -29,8 +34,9 @@ from speech_check import ROOT, auc, scores  # noqa: E402
 TOP = 5
 
 
-def teacher_top(path, packages):
-    """Per corpus path of the packages: (tag names, the set of its teacher top-5 tags)."""
+def teacher_top(path, packages, threshold=None):
+    """Per corpus path of the packages: (tag names, the set of its teacher top-5 tags, or of
+    its tags with a track mean >= threshold)."""
     sums, counts = {}, {}
     with gzip.open(path, "rt", newline="") as f:
         r = csv.reader(f)
@@ -43,7 +49,10 @@ def teacher_top(path, packages):
             for i, x in enumerate(v):
                 s[i] += x
             counts[row[0]] = counts.get(row[0], 0) + 1
-    top = {p: {tags[i] for i in sorted(range(len(s)), key=lambda i: -s[i])[:TOP]} for p, s in sums.items()}
+    if threshold is not None:
+        top = {p: {tags[i] for i, x in enumerate(s) if x / counts[p] >= threshold} for p, s in sums.items()}
+    else:
+        top = {p: {tags[i] for i in sorted(range(len(s)), key=lambda i: -s[i])[:TOP]} for p, s in sums.items()}
     return tags, top
 
 
@@ -65,9 +74,18 @@ def main():
     ap.add_argument("--teacher", default=os.path.join(HERE, "teacher_windows.csv.gz"))
     ap.add_argument("--hark", default=os.path.join(ROOT, "target", "release", "hark"))
     ap.add_argument("--packages", default="nexuiz-music,wesnoth-1.16-music")
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="positives: track mean >= this (default: the teacher's top 5)")
+    ap.add_argument("--tags", default="", help="comma-separated tags to judge (default: all)")
     args = ap.parse_args()
     packages = [p for p in args.packages.split(",") if p]
-    tags, top = teacher_top(args.teacher, set(packages))
+    tags, top = teacher_top(args.teacher, set(packages), args.threshold)
+    if args.tags:
+        wanted = [t.strip().lower() for t in args.tags.split(",") if t.strip()]
+        unknown = [t for t in wanted if t not in tags]
+        if unknown:
+            sys.exit(f"--tags: {', '.join(unknown)} not among {args.teacher}'s tags")
+        tags = wanted
     by_package = {p: sorted(os.path.join(args.corpus, k) for k in top if k.split("/")[1] == p) for p in packages}
     for p, files in by_package.items():
         if not files:
@@ -89,7 +107,8 @@ def main():
     finally:
         os.unlink(v.name)
     cols = packages + ["pooled"]
-    print(f"teacher top-{TOP} agreement, AUC-l (tags with positives and negatives)")
+    rule = f"track mean >= {args.threshold}" if args.threshold is not None else f"top-{TOP}"
+    print(f"teacher {rule} agreement, AUC-l (tags with positives and negatives)")
     print(f"{'model':40s} " + " ".join(f"{c:>22s}" for c in cols))
     for model, row in results.items():
         print(f"{model:40s} " + " ".join(f"{row[c][0]:16.3f} ({row[c][1]:2d})" for c in cols))
