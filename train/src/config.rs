@@ -222,6 +222,9 @@ pub struct EvalConfig {
     /// training tracks' scores for it, so a track's top words are the ones it fits better
     /// than music usually does. Retrieval (AUC-l) is unchanged by design.
     pub word_scores: WordScores,
+    /// The share of each word's training-track mean that `word_scores` takes away (1: all;
+    /// 0.5: half, a partial calibration).
+    pub word_shift: f64,
 }
 
 /// How `evaluate` calibrates each word's scores against the training tracks' (`eval.word_scores`).
@@ -244,6 +247,7 @@ impl Default for EvalConfig {
             max_windows_per_track: 0,
             centre_on_training_mean: false,
             word_scores: WordScores::Raw,
+            word_shift: 1.0,
         }
     }
 }
@@ -356,6 +360,7 @@ impl RunConfig {
             ));
         }
         fraction("train.momentum", t.momentum, 0.999)?;
+        fraction("eval.word_shift", self.eval.word_shift, 1.0)?;
         if let Some((field, problem)) = t.augment.problem() {
             return Err(invalid(field, problem));
         }

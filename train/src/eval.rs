@@ -90,9 +90,16 @@ pub fn centre_on(embedding: &mut [f32], centre: &[f32]) {
 }
 
 /// Calibrates each label's column of `scores` (`[tracks × n_labels]`) against the same
-/// label's column in `reference` (`[reference tracks × n_labels]`): minus its mean, and for
-/// `Standardised` over its standard deviation too (a column with no spread is only centred).
-pub fn calibrate_columns(scores: &mut [f32], reference: &[f32], n_labels: usize, how: WordScores) {
+/// label's column in `reference` (`[reference tracks × n_labels]`): minus `fraction` of its
+/// mean, and for `Standardised` over its standard deviation too (a column with no spread is
+/// only shifted).
+pub fn calibrate_columns(
+    scores: &mut [f32],
+    reference: &[f32],
+    n_labels: usize,
+    how: WordScores,
+    fraction: f64,
+) {
     if n_labels == 0 || reference.is_empty() || how == WordScores::Raw {
         return;
     }
@@ -113,7 +120,7 @@ pub fn calibrate_columns(scores: &mut [f32], reference: &[f32], n_labels: usize,
             1.0
         };
         for s in scores.iter_mut().skip(l).step_by(n_labels) {
-            *s = ((f64::from(*s) - mean) / sd) as f32;
+            *s = ((f64::from(*s) - fraction * mean) / sd) as f32;
         }
     }
 }
@@ -268,6 +275,8 @@ struct TestedTracks<'a> {
     reference: Option<Vec<Vec<f32>>>,
     /// How (`eval.word_scores`).
     word_scores: WordScores,
+    /// The share of each word's mean taken away (`eval.word_shift`).
+    word_shift: f64,
 }
 
 /// What the tests found: their rows, and a note for each slice skipped.
@@ -382,7 +391,13 @@ impl TestedTracks<'_> {
         let mut scores = score_matrix(self.data, self.net, embeddings, labels, self.device)?;
         if let Some(reference) = &self.reference {
             let reference = score_matrix(self.data, self.net, reference, labels, self.device)?;
-            calibrate_columns(&mut scores, &reference, labels.len(), self.word_scores);
+            calibrate_columns(
+                &mut scores,
+                &reference,
+                labels.len(),
+                self.word_scores,
+                self.word_shift,
+            );
         }
         Ok(scores)
     }
@@ -442,6 +457,7 @@ pub fn evaluate(
         all_labels: &all_labels,
         reference,
         word_scores,
+        word_shift: config.eval.word_shift,
     };
     let mut rows = TestRows {
         notes,
@@ -511,7 +527,7 @@ mod tests {
         let reference = [0.8, 0.1, 0.6, 0.3, 0.7, 0.2];
         let mut scores = [0.9, 0.2, 0.6, 0.4];
         let mut centred = scores;
-        calibrate_columns(&mut scores, &reference, 2, WordScores::Standardised);
+        calibrate_columns(&mut scores, &reference, 2, WordScores::Standardised, 1.0);
         let sd = (2.0f64 / 3.0).sqrt() * 0.1;
         let expect = [
             (0.9 - 0.7) / sd,
@@ -524,19 +540,23 @@ mod tests {
         }
         assert!(scores[0] > scores[1] && scores[3] > scores[2]);
         // Centred only: the same shifts, no division.
-        calibrate_columns(&mut centred, &reference, 2, WordScores::Centred);
+        calibrate_columns(&mut centred, &reference, 2, WordScores::Centred, 1.0);
         let expect = [0.9 - 0.7, 0.2 - 0.2, 0.6 - 0.7, 0.4 - 0.2];
         for (got, want) in centred.iter().zip(expect) {
             assert!((f64::from(*got) - want).abs() < 1e-6, "{got} vs {want}");
         }
         // A column with no spread is only centred; no reference leaves scores alone.
         let mut flat = [0.5f32, 0.9];
-        calibrate_columns(&mut flat, &[0.5, 0.5], 1, WordScores::Standardised);
+        calibrate_columns(&mut flat, &[0.5, 0.5], 1, WordScores::Standardised, 1.0);
         assert!(flat[0] == 0.0 && (flat[1] - 0.4).abs() < 1e-6, "{flat:?}");
         let mut same = [0.3f32];
-        calibrate_columns(&mut same, &[], 1, WordScores::Standardised);
+        calibrate_columns(&mut same, &[], 1, WordScores::Standardised, 1.0);
         assert_eq!(same, [0.3]);
-        calibrate_columns(&mut same, &[0.1], 1, WordScores::Raw);
+        calibrate_columns(&mut same, &[0.1], 1, WordScores::Raw, 1.0);
         assert_eq!(same, [0.3]);
+        // A partial shift takes that fraction of the mean away.
+        let mut half = [0.9f32, 0.2];
+        calibrate_columns(&mut half, &reference, 2, WordScores::Centred, 0.5);
+        assert!((half[0] - (0.9 - 0.35)).abs() < 1e-6 && (half[1] - (0.2 - 0.1)).abs() < 1e-6);
     }
 }

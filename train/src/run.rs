@@ -15,6 +15,9 @@ pub enum RunError {
     /// The mel cache is missing or broken (run `hark-train prepare` first).
     #[error("mel cache: {0} (run `hark-train prepare` first)")]
     Cache(#[from] CacheError),
+    /// The run's dataset could not be read.
+    #[error("dataset: {0}")]
+    Dataset(#[from] crate::dataset::DataError),
     /// The GloVe pack could not be opened.
     #[error("GloVe pack: {0}")]
     Glove(#[from] GloveError),
@@ -77,7 +80,20 @@ pub struct RunData {
 impl RunData {
     /// Opens the cache and GloVe pack named by `config` and makes the split.
     pub fn load(config: &RunConfig) -> Result<Self, RunError> {
-        let cache = MelCache::open(&config.cache_dir())?;
+        let dir = config.cache_dir();
+        // The labels are this run's dataset's, even when another run sharing the cache (same
+        // audio, other labels) was the last to write its annotations.
+        let loaded = crate::dataset::load(&config.dataset)?;
+        if crate::cache::is_current(&dir, &loaded) {
+            let changed = crate::cache::refresh_annotations(&dir, &loaded)?;
+            if changed > 0 {
+                tracing::info!(
+                    tracks = changed,
+                    "copied the dataset's tags, groups and sources into the mel cache"
+                );
+            }
+        }
+        let cache = MelCache::open(&dir)?;
         let glove = GloveStore::open(&config.glove)?;
         let labels = LabelVectors::build(
             &glove,
