@@ -44,7 +44,8 @@ pub struct TagSpec {
 pub struct TagScore {
     /// The tag's label.
     pub tag: String,
-    /// Cosine similarity between track and tag embeddings, in [-1, 1].
+    /// Cosine similarity between track and tag embeddings, in [-1, 1], less the model's
+    /// per-word calibration offset when it has one.
     #[serde(serialize_with = "shortest_f32")]
     pub score: f32,
 }
@@ -99,6 +100,8 @@ pub struct Scorer {
     tags: Vec<TagSpec>,
     /// Row-major [tags × dim], each row scaled to unit length once here, not per track.
     unit_rows: Vec<f32>,
+    /// Per tag, what calibration takes off its cosine (all 0 for raw cosines).
+    offsets: Vec<f32>,
     dim: usize,
 }
 
@@ -117,10 +120,28 @@ impl Scorer {
             normalize(row);
         }
         Ok(Self {
+            offsets: vec![0.0; tags.len()],
             tags,
             unit_rows,
             dim,
         })
+    }
+
+    /// The same tags with each score lowered by `word_shift` times the tag's mean cosine over
+    /// reference tracks, given as `track_mean`, the mean of their unit-length embeddings.
+    pub fn calibrated(mut self, track_mean: &[f32], word_shift: f32) -> Result<Self, ScoreError> {
+        if track_mean.len() != self.dim {
+            return Err(ScoreError::TrackDim {
+                got: track_mean.len(),
+                expected: self.dim,
+            });
+        }
+        self.offsets = self
+            .unit_rows
+            .chunks_exact(self.dim)
+            .map(|row| word_shift * dot(row, track_mean))
+            .collect();
+        Ok(self)
     }
 
     /// Embedding size the scorer expects.
@@ -143,7 +164,7 @@ impl Scorer {
         &self.tags
     }
 
-    /// Cosine score of every tag, in vocabulary order.
+    /// Score of every tag, in vocabulary order: its cosine, less its calibration offset.
     pub fn score_all(&self, track: &[f32]) -> Result<Vec<f32>, ScoreError> {
         if track.len() != self.dim {
             return Err(ScoreError::TrackDim {
@@ -158,7 +179,8 @@ impl Scorer {
         Ok(self
             .unit_rows
             .chunks_exact(self.dim)
-            .map(|row| dot(row, track) / norm)
+            .zip(&self.offsets)
+            .map(|(row, offset)| dot(row, track) / norm - offset)
             .collect())
     }
 
@@ -345,6 +367,42 @@ mod tests {
         for (a, b) in r.iter().zip(&r2) {
             assert!((a.score - b.score).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn calibration_takes_each_words_share_of_the_reference_mean_off_its_cosine() {
+        // Tags along x and along y; reference tracks lean towards x.
+        let raw = Scorer::new(
+            vec![spec("x", None), spec("y", None)],
+            &[2.0, 0.0, 0.0, 1.0],
+            2,
+        )
+        .unwrap();
+        let track_mean = [0.8, 0.2];
+        let calibrated = raw.clone().calibrated(&track_mean, 0.25).unwrap();
+        let track = [1.0, 1.0];
+        let (before, after) = (
+            raw.score_all(&track).unwrap(),
+            calibrated.score_all(&track).unwrap(),
+        );
+        // x loses 0.25 · 0.8, y 0.25 · 0.2: the word most tracks resemble loses most.
+        assert!(
+            (before[0] - after[0] - 0.2).abs() < 1e-6,
+            "{before:?} {after:?}"
+        );
+        assert!(
+            (before[1] - after[1] - 0.05).abs() < 1e-6,
+            "{before:?} {after:?}"
+        );
+        assert_eq!(
+            calibrated.ranked(&track).unwrap()[0].tag,
+            "y",
+            "a tie in cosine goes to the word tracks resemble less"
+        );
+        assert!(
+            raw.calibrated(&[1.0], 0.25).is_err(),
+            "a mean of the wrong size"
+        );
     }
 
     #[test]

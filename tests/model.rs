@@ -28,6 +28,7 @@ fn manifest(d: usize, g: usize, frontend: FrontendParams) -> ModelManifest {
         glove: "glove-6b-50d".into(),
         score_threshold: 0.4,
         frontend,
+        calibration: None,
         files: ModelFiles::default(),
         training: BTreeMap::new(),
     }

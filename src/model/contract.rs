@@ -37,12 +37,27 @@ pub struct ModelManifest {
     pub score_threshold: f32,
     /// Front-end settings the audio branch was trained with.
     pub frontend: FrontendParams,
+    /// Per-word calibration of tag scores; absent: raw cosines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
     /// ONNX file names, relative to the model directory.
     #[serde(default)]
     pub files: ModelFiles,
     /// Free-form training report (metrics, settings), carried through unchanged.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub training: BTreeMap<String, toml::Value>,
+}
+
+/// Per-word calibration (`[calibration]`): each tag's score loses `word_shift` times its mean
+/// cosine over the training tracks, which is `track_mean` · the tag's unit embedding, so any
+/// word (zero-shot ones too) is shifted by its own mean.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// The share of each word's training-track mean taken away, in [0, 1].
+    pub word_shift: f32,
+    /// Mean of the training tracks' unit-length embeddings (`embedding_dim` values).
+    pub track_mean: Vec<f32>,
 }
 
 /// Names of the two ONNX files inside a model directory.
@@ -252,6 +267,30 @@ impl ModelManifest {
                 "score_threshold",
                 format!("{} is not a cosine in [-1, 1]", self.score_threshold),
             ));
+        }
+        if let Some(c) = &self.calibration {
+            if !c.word_shift.is_finite() || !(0.0..=1.0).contains(&c.word_shift) {
+                return Err(bad(
+                    "calibration.word_shift",
+                    format!("{} is not in [0, 1]", c.word_shift),
+                ));
+            }
+            if c.track_mean.len() != self.embedding_dim {
+                return Err(bad(
+                    "calibration.track_mean",
+                    format!(
+                        "has {} values, embedding_dim is {}",
+                        c.track_mean.len(),
+                        self.embedding_dim
+                    ),
+                ));
+            }
+            if let Some(i) = c.track_mean.iter().position(|v| !v.is_finite()) {
+                return Err(bad(
+                    "calibration.track_mean",
+                    format!("value {} is not a finite number", i + 1),
+                ));
+            }
         }
         // The front-end's own checks, so a model.toml whose front-end could never run is
         // refused here, naming its key, rather than failing on every audio chunk.

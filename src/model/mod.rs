@@ -8,8 +8,8 @@ pub mod export;
 pub mod runtime;
 
 pub use contract::{
-    ModelError, ModelFiles, ModelManifest, AUDIO_INPUT, BATCH_DIM, MANIFEST_FILE, OUTPUT,
-    WORD_INPUT,
+    Calibration, ModelError, ModelFiles, ModelManifest, AUDIO_INPUT, BATCH_DIM, MANIFEST_FILE,
+    OUTPUT, WORD_INPUT,
 };
 pub use export::reference;
 pub use runtime::{AudioEncoder, Model, WordEncoder, AUDIO_MAX_BATCH, WORD_MAX_BATCH};

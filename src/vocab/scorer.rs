@@ -111,7 +111,10 @@ fn scorer_from_file(
             threshold: t.threshold,
         })
         .collect();
-    let scorer = Scorer::new(specs, &embeddings, m.embedding_dim)?;
+    let mut scorer = Scorer::new(specs, &embeddings, m.embedding_dim)?;
+    if let Some(c) = &m.calibration {
+        scorer = scorer.calibrated(&c.track_mean, c.word_shift)?;
+    }
     let name = file
         .path()
         .file_name()

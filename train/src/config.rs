@@ -264,6 +264,9 @@ pub struct ExportConfig {
     pub description: String,
     /// Recommended score threshold; when unset, the F1-best threshold on validation tracks.
     pub score_threshold: Option<f32>,
+    /// Per-word calibration written into model.toml: the share of each word's mean cosine
+    /// over the training tracks the daemon takes off its score (0: none).
+    pub word_shift: f32,
 }
 
 impl Default for ExportConfig {
@@ -273,6 +276,7 @@ impl Default for ExportConfig {
             version: "0.1.0".into(),
             description: String::new(),
             score_threshold: None,
+            word_shift: 0.0,
         }
     }
 }
@@ -361,6 +365,7 @@ impl RunConfig {
         }
         fraction("train.momentum", t.momentum, 0.999)?;
         fraction("eval.word_shift", self.eval.word_shift, 1.0)?;
+        fraction("export.word_shift", f64::from(self.export.word_shift), 1.0)?;
         if let Some((field, problem)) = t.augment.problem() {
             return Err(invalid(field, problem));
         }

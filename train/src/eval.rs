@@ -486,21 +486,65 @@ pub fn evaluate(
 }
 
 /// The recommended score threshold: F1-best over validation tracks and seen labels (falls back
-/// to the test tracks when there is no validation set).
+/// to the test tracks when there is no validation set), on the scores `calibration` gives.
 pub fn recommend_threshold(
     config: &RunConfig,
     data: &RunData,
     net: &ZeroShotNet,
     device: Device,
+    calibration: Option<&hark::model::Calibration>,
 ) -> Result<Option<(f32, f64)>, EvalError> {
     let mut tracks = data.part(Part::Validation);
     if tracks.is_empty() {
         tracks = data.split.tracks(Part::Test, &[Subset::A, Subset::B]);
     }
     let embeddings = eval_embeddings(config, data, net, &tracks, device)?;
-    let scores = score_matrix(data, net, &embeddings, &data.seen, device)?;
+    let mut scores = score_matrix(data, net, &embeddings, &data.seen, device)?;
+    if let Some(c) = calibration {
+        // The daemon's offsets: word_shift · track_mean · the word's unit embedding, which is
+        // the cosine with track_mean times its length.
+        let length = c.track_mean.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let cosines = score_matrix(
+            data,
+            net,
+            std::slice::from_ref(&c.track_mean),
+            &data.seen,
+            device,
+        )?;
+        let offsets: Vec<f32> = cosines.iter().map(|x| c.word_shift * length * x).collect();
+        for row in scores.chunks_exact_mut(offsets.len().max(1)) {
+            row.iter_mut().zip(&offsets).for_each(|(s, o)| *s -= o);
+        }
+    }
     let truth = truth_matrix(data, &tracks, &data.seen);
     Ok(best_threshold(&scores, &truth))
+}
+
+/// The calibration `export.word_shift` asks for: that shift and the mean of the training
+/// tracks' unit-length embeddings; `None` when the shift is 0 or no track trained.
+pub fn export_calibration(
+    config: &RunConfig,
+    data: &RunData,
+    net: &ZeroShotNet,
+    device: Device,
+) -> Result<Option<hark::model::Calibration>, EvalError> {
+    if config.export.word_shift <= 0.0 {
+        return Ok(None);
+    }
+    let train = data.part(Part::Train);
+    let mut unit = eval_embeddings(config, data, net, &train, device)?;
+    for e in &mut unit {
+        let norm = e.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            e.iter_mut().for_each(|v| *v /= norm);
+        }
+    }
+    Ok(
+        mean_embedding(&unit).map(|track_mean| hark::model::Calibration {
+            word_shift: config.export.word_shift,
+            track_mean,
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -57,6 +57,8 @@ pub struct ExportInfo<'a> {
     pub frontend: FrontendParams,
     /// Recommended score threshold.
     pub score_threshold: f32,
+    /// Per-word calibration of the scores, if the run asks for one (`export.word_shift`).
+    pub calibration: Option<hark::model::Calibration>,
     /// Training facts and figures for model.toml's `[training]` table.
     pub training: BTreeMap<String, toml::Value>,
 }
@@ -78,6 +80,7 @@ pub fn stage(
         glove: info.glove_identity.to_string(),
         score_threshold: info.score_threshold,
         frontend: info.frontend,
+        calibration: info.calibration,
         files: ModelFiles::default(),
         training: info.training,
     };

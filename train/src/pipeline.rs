@@ -241,7 +241,9 @@ pub fn export(
     let data = RunData::load(config)?;
     let path = checkpoint_path(config, checkpoint);
     let (model, device) = load_model(config, &data, &path)?;
-    let recommended = eval::recommend_threshold(config, &data, &model.net, device)?;
+    let calibration = eval::export_calibration(config, &data, &model.net, device)?;
+    let recommended =
+        eval::recommend_threshold(config, &data, &model.net, device, calibration.as_ref())?;
     let score_threshold = config
         .export
         .score_threshold
@@ -293,7 +295,14 @@ pub fn export(
     if let Some((t, f1)) = recommended {
         put(
             "threshold_rule",
-            format!("F1-best over validation tracks x seen labels: {t:.4} (F1 {f1:.3})").into(),
+            format!(
+                "F1-best over validation tracks x seen labels: {t:.4} (F1 {f1:.3}){}",
+                calibration.as_ref().map_or(String::new(), |c| format!(
+                    ", on scores less {} of each word's training-track mean",
+                    c.word_shift
+                ))
+            )
+            .into(),
         );
     }
     if let Ok(r) = report::read_json(&config.work_dir.join(REPORT_JSON)) {
@@ -373,6 +382,7 @@ pub fn export(
             glove_dim: data.glove.dim(),
             frontend,
             score_threshold,
+            calibration,
             training,
         },
         &extra_files,

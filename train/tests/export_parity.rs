@@ -30,6 +30,7 @@ fn exported_onnx_matches_tch_forward() {
         glove_dim: glove.dim(),
         frontend: frontend.clone(),
         score_threshold: 0.1,
+        calibration: None,
         training: BTreeMap::new(),
     };
     let (staged, manifest) = export::stage(&out, &model.net, info()).expect("export");
@@ -82,6 +83,7 @@ fn failed_parity_leaves_no_loadable_model() {
         glove_dim: glove.dim(),
         frontend: hark_train::cache::cache_frontend(),
         score_threshold: 0.1,
+        calibration: None,
         training: BTreeMap::new(),
     };
     let mut rng = ChaCha8Rng::seed_from_u64(5);

@@ -620,6 +620,7 @@ pub fn random_model_dir(
         // Untrained scores carry no meaning; 0 lets the plumbing show its top-k.
         score_threshold: 0.0,
         frontend,
+        calibration: None,
         files: ModelFiles::default(),
         training: BTreeMap::new(),
     };
