@@ -536,6 +536,28 @@ fn malformed_toml_names_the_file_line_and_field() {
         ),
         "{err}"
     );
+
+    // A calibration must fit the embedding and shift by a share in [0, 1].
+    let with_calibration = |shift: &str, values: usize| {
+        let mean = vec!["0.1"; values].join(", ");
+        format!("{good}\n[calibration]\nword_shift = {shift}\ntrack_mean = [{mean}]\n")
+    };
+    let d = 100; // the embedding_dim of `good`
+    for (text, field) in [
+        (with_calibration("0.25", d - 1), "calibration.track_mean"),
+        (with_calibration("1.5", d), "calibration.word_shift"),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let err = Model::load(dir.path()).unwrap_err();
+        println!("{err}");
+        assert!(
+            matches!(err, ModelError::Manifest { field: f, .. } if f == field),
+            "{err}"
+        );
+    }
+    std::fs::write(&path, with_calibration("0.25", d)).unwrap();
+    let model = Model::load(dir.path()).expect("a calibration that fits");
+    assert_eq!(model.manifest.calibration.map(|c| c.word_shift), Some(0.25));
 }
 
 #[test]
