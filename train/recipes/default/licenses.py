@@ -220,7 +220,7 @@ def music_credits(pkg, root):
 # rebuilt into the gitignored corpus by the scripts named.
 EXPERIMENT_SOURCES = """## Sources beyond the five packages (speech, real instruments, a second soundfont)
 
-The shipped model (2.0.0) trains on all of these; the cross-source checks hold out
+The shipped model (2.0.0, and 2.1.0 with the same weights) trains on all of these; the cross-source checks hold out
 `csound-soundfont` and `ktuberling-data` whole. None of these files is in the repository;
 the scripts named rebuild what they need into the gitignored corpus. Licences as their
 Debian `copyright` files or npm packages state them.
