@@ -533,12 +533,8 @@ pub fn export_calibration(
     }
     let train = data.part(Part::Train);
     let mut unit = eval_embeddings(config, data, net, &train, device)?;
-    for e in &mut unit {
-        let norm = e.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            e.iter_mut().for_each(|v| *v /= norm);
-        }
-    }
+    // hark's own normalisation, as the daemon's scorer applies it.
+    unit.iter_mut().for_each(|e| hark::score::normalize(e));
     Ok(
         mean_embedding(&unit).map(|track_mean| hark::model::Calibration {
             word_shift: config.export.word_shift,

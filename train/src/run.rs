@@ -77,23 +77,27 @@ pub struct RunData {
     pub std: f32,
 }
 
+/// Opens the run's mel cache with the run's own dataset's labels in it, even when another run
+/// sharing the cache (same audio, other labels) was the last to write its annotations.
+fn open_cache_with_own_labels(config: &RunConfig) -> Result<MelCache, RunError> {
+    let dir = config.cache_dir();
+    let loaded = crate::dataset::load(&config.dataset)?;
+    if crate::cache::is_current(&dir, &loaded) {
+        let changed = crate::cache::refresh_annotations(&dir, &loaded)?;
+        if changed > 0 {
+            tracing::info!(
+                tracks = changed,
+                "copied the dataset's tags, groups and sources into the mel cache"
+            );
+        }
+    }
+    Ok(MelCache::open(&dir)?)
+}
+
 impl RunData {
     /// Opens the cache and GloVe pack named by `config` and makes the split.
     pub fn load(config: &RunConfig) -> Result<Self, RunError> {
-        let dir = config.cache_dir();
-        // The labels are this run's dataset's, even when another run sharing the cache (same
-        // audio, other labels) was the last to write its annotations.
-        let loaded = crate::dataset::load(&config.dataset)?;
-        if crate::cache::is_current(&dir, &loaded) {
-            let changed = crate::cache::refresh_annotations(&dir, &loaded)?;
-            if changed > 0 {
-                tracing::info!(
-                    tracks = changed,
-                    "copied the dataset's tags, groups and sources into the mel cache"
-                );
-            }
-        }
-        let cache = MelCache::open(&dir)?;
+        let cache = open_cache_with_own_labels(config)?;
         let glove = GloveStore::open(&config.glove)?;
         let labels = LabelVectors::build(
             &glove,
