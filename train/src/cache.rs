@@ -64,6 +64,9 @@ pub struct CachedTrack {
     pub source: String,
     /// Raw tags from the dataset.
     pub tags: Vec<String>,
+    /// The dataset's weight of each of `tags`; empty when it gives none (all count fully).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_weights: Vec<f32>,
     /// First frame in the data file.
     pub offset: u64,
     /// Number of frames.
@@ -137,9 +140,13 @@ pub fn refresh_annotations(dir: &Path, loaded: &Loaded) -> Result<usize, CacheEr
         let Some(record) = records.get(&(track.id.as_str(), track.path.as_path())) else {
             continue;
         };
-        if track.tags != record.tags || track.group != record.group || track.source != record.source
+        if track.tags != record.tags
+            || track.tag_weights != record.tag_weights
+            || track.group != record.group
+            || track.source != record.source
         {
             track.tags.clone_from(&record.tags);
+            track.tag_weights.clone_from(&record.tag_weights);
             track.group.clone_from(&record.group);
             track.source.clone_from(&record.source);
             changed += 1;
@@ -274,6 +281,7 @@ fn cached(record: &TrackRecord, offset: u64, frames: usize) -> CachedTrack {
         group: record.group.clone(),
         source: record.source.clone(),
         tags: record.tags.clone(),
+        tag_weights: record.tag_weights.clone(),
         offset,
         frames,
     }
@@ -447,6 +455,7 @@ mod tests {
                 id: "chirp".into(),
                 path: wav,
                 tags: vec!["rock".into()],
+                tag_weights: Vec::new(),
                 group: "chirp".into(),
                 source: String::new(),
             }],
@@ -478,6 +487,7 @@ mod tests {
                 id: "chirp".into(),
                 path: wav,
                 tags: vec!["rock".into()],
+                tag_weights: Vec::new(),
                 group: "chirp".into(),
                 source: String::new(),
             }],
@@ -490,12 +500,14 @@ mod tests {
         assert_eq!(refresh_annotations(&cache, &loaded).expect("refresh"), 0);
 
         loaded.tracks[0].tags = vec!["jazz".into(), "piano".into()];
+        loaded.tracks[0].tag_weights = vec![0.4, 1.0];
         loaded.tracks[0].source = "fluid-soundfont-gm".into();
         assert!(is_current(&cache, &loaded), "only the annotations changed");
         assert_eq!(refresh_annotations(&cache, &loaded).expect("refresh"), 1);
         let reopened = MelCache::open(&cache).expect("open");
         let track = &reopened.index().tracks[0];
         assert_eq!(track.tags, ["jazz", "piano"]);
+        assert_eq!(track.tag_weights, [0.4, 1.0]);
         assert_eq!(track.source, "fluid-soundfont-gm");
         assert_eq!(
             std::fs::read(cache.join(DATA_FILE)).expect("data"),
@@ -514,6 +526,7 @@ mod tests {
                 id: "chirp".into(),
                 path: wav.clone(),
                 tags: vec!["rock".into()],
+                tag_weights: Vec::new(),
                 group: "chirp".into(),
                 source: String::new(),
             }],

@@ -41,6 +41,10 @@ pub struct TrackRecord {
     pub path: PathBuf,
     /// The track's tags, normalised.
     pub tags: Vec<String>,
+    /// How sure the dataset is of each of `tags`, in (0, 1] (a teacher's probability); empty
+    /// when it does not say, and then every tag counts fully.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_weights: Vec<f32>,
     /// Tracks sharing a group land in the same split part (e.g. clips of one song).
     pub group: String,
     /// Where the track came from (package, soundfont, sample library); empty when the
@@ -52,6 +56,7 @@ pub struct TrackRecord {
 /// What a dataset says about one track besides its id and audio.
 struct Annotation {
     tags: Vec<String>,
+    tag_weights: Vec<f32>,
     group: String,
     source: String,
 }
@@ -61,6 +66,7 @@ impl Annotation {
     fn unsourced(tags: Vec<String>, group: String) -> Self {
         Self {
             tags,
+            tag_weights: Vec::new(),
             group,
             source: String::new(),
         }
@@ -240,6 +246,44 @@ fn normalize_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     out
 }
 
+/// A manifest's `;`-separated tags, each optionally `tag@weight` with a weight in (0, 1]:
+/// the normalised tags and, when any tag had a weight, every tag's weight (1 where none was
+/// given). Repeats keep their first occurrence, as [`normalize_tags`] does.
+fn weighted_tags(field: &str) -> Result<(Vec<String>, Vec<f32>), String> {
+    let mut tags: Vec<String> = Vec::new();
+    let mut weights = Vec::new();
+    let mut any_weight = false;
+    for raw in field.split(';') {
+        let (name, weight) = match raw.rsplit_once('@') {
+            Some((name, w)) => {
+                let weight = w
+                    .trim()
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|w| *w > 0.0 && *w <= 1.0);
+                let Some(weight) = weight else {
+                    return Err(format!(
+                        "\"{}\": the weight after @ must be a number in (0, 1]",
+                        raw.trim()
+                    ));
+                };
+                any_weight = true;
+                (name, weight)
+            }
+            None => (raw, 1.0),
+        };
+        let tag = normalize_tag(name);
+        if !tag.is_empty() && !tags.contains(&tag) {
+            tags.push(tag);
+            weights.push(weight);
+        }
+    }
+    if !any_weight {
+        weights.clear();
+    }
+    Ok((tags, weights))
+}
+
 /// Loads the dataset `spec` describes, reporting every problem found rather than the first.
 pub fn load(spec: &DatasetSpec) -> Result<Loaded, DataError> {
     if !spec.min_tag_weight.is_finite() || !(0.0..=100.0).contains(&spec.min_tag_weight) {
@@ -317,6 +361,7 @@ impl Collector {
                 id,
                 path,
                 tags: annotation.tags,
+                tag_weights: annotation.tag_weights,
                 group: annotation.group,
                 source: annotation.source,
             }),
@@ -494,7 +539,10 @@ fn load_csv(spec: &DatasetSpec, c: &mut Collector) {
             c.invalid(file, line, "empty `path`");
             return;
         }
-        let tags = normalize_tags(tags.split(';'));
+        let (tags, tag_weights) = match weighted_tags(tags) {
+            Ok(parsed) => parsed,
+            Err(message) => return c.invalid(file, line, format!("`tags`: {message}")),
+        };
         if tags.is_empty() {
             c.invalid(file, line, format!("no tags for \"{path}\""));
             return;
@@ -512,6 +560,7 @@ fn load_csv(spec: &DatasetSpec, c: &mut Collector) {
         };
         let annotation = Annotation {
             tags,
+            tag_weights,
             group,
             source: source.unwrap_or_default().to_string(),
         };
@@ -960,6 +1009,7 @@ mod tests {
                 id: "audio/a".into(),
                 path: dir.path().join("audio/a.wav"),
                 tags: vec!["rock".into(), "female vocalists".into()],
+                tag_weights: Vec::new(),
                 group: "audio/a".into(),
                 source: String::new(),
             }
@@ -981,6 +1031,41 @@ mod tests {
         assert_eq!(ids(&loaded), vec!["t1"]);
         assert_eq!(loaded.tracks[0].path, dir.path().join("media/a.flac"));
         assert_eq!(loaded.tracks[0].group, "t1");
+    }
+
+    #[test]
+    fn csv_tags_may_carry_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("m.csv");
+        write(
+            &manifest,
+            "path,tags\n\
+             a.wav,Rock@0.62;piano;rock@0.1\n\
+             b.wav,jazz;pop\n",
+        );
+        touch(&dir.path().join("a.wav"));
+        touch(&dir.path().join("b.wav"));
+        let loaded = load(&spec(DatasetKind::Csv, &manifest)).unwrap();
+        assert_eq!(loaded.tracks[0].tags, ["rock", "piano"]);
+        assert_eq!(loaded.tracks[0].tag_weights, [0.62, 1.0]);
+        assert!(loaded.tracks[1].tag_weights.is_empty(), "no weights given");
+
+        write(
+            &manifest,
+            "path,tags\na.wav,rock@high\nb.wav,jazz@0;pop@1.5\n",
+        );
+        let text = load(&spec(DatasetKind::Csv, &manifest))
+            .unwrap_err()
+            .to_string();
+        let m = manifest.display();
+        assert!(
+            text.contains(&format!("{m}:2: `tags`: \"rock@high\": the weight after @")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{m}:3: `tags`: \"jazz@0\"")),
+            "{text}"
+        );
     }
 
     #[test]

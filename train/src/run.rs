@@ -7,7 +7,7 @@ use crate::config::RunConfig;
 use crate::labels::LabelVectors;
 use crate::split::{self, Part, Split, SplitError, Subset};
 use hark::vocab::glove::{GloveError, GloveStore};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 /// Why a run's data could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,9 @@ pub struct RunData {
     pub labels: LabelVectors,
     /// Per cached track: indices into `labels` of its usable tags, sorted.
     pub track_labels: Vec<Vec<usize>>,
+    /// Per cached track: the dataset's weight of each of `track_labels` (1 where it gives
+    /// none), which sets how often that label is the positive a crop trains on.
+    pub track_label_weights: Vec<Vec<f32>>,
     /// The paper's split, with any held-out sources.
     pub split: Split,
     /// Sources held out whole for cross-source tests, sorted.
@@ -94,6 +97,20 @@ fn open_cache_with_own_labels(config: &RunConfig) -> Result<MelCache, RunError> 
     Ok(MelCache::open(&dir)?)
 }
 
+/// A track's usable labels, sorted, each with its weight: the largest of the tags that map
+/// to it, 1 when the dataset gives no weights.
+fn label_weights(labels: &LabelVectors, tags: &[String], weights: &[f32]) -> Vec<(usize, f32)> {
+    let mut by_label: BTreeMap<usize, f32> = BTreeMap::new();
+    for (i, tag) in tags.iter().enumerate() {
+        if let Some(label) = labels.index(tag) {
+            let weight = weights.get(i).copied().unwrap_or(1.0);
+            let entry = by_label.entry(label).or_insert(weight);
+            *entry = entry.max(weight);
+        }
+    }
+    by_label.into_iter().collect()
+}
+
 impl RunData {
     /// Opens the cache and GloVe pack named by `config` and makes the split.
     pub fn load(config: &RunConfig) -> Result<Self, RunError> {
@@ -107,15 +124,16 @@ impl RunData {
                 .iter()
                 .flat_map(|t| t.tags.iter().map(String::as_str)),
         );
-        let track_labels: Vec<Vec<usize>> = cache
+        let (track_labels, track_label_weights): (Vec<Vec<usize>>, Vec<Vec<f32>>) = cache
             .index()
             .tracks
             .iter()
             .map(|t| {
-                let set: BTreeSet<usize> = t.tags.iter().filter_map(|g| labels.index(g)).collect();
-                set.into_iter().collect()
+                label_weights(&labels, &t.tags, &t.tag_weights)
+                    .into_iter()
+                    .unzip()
             })
-            .collect();
+            .unzip();
         let label_split = split::split_labels(
             &labels.names,
             config.split.unseen_fraction,
@@ -184,6 +202,7 @@ impl RunData {
             glove,
             labels,
             track_labels,
+            track_label_weights,
             split,
             held_out_sources,
             sources,

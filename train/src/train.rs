@@ -252,11 +252,13 @@ struct Example {
     mix: Option<MixedWindow>,
 }
 
-/// Labels of the track among the seen set, as rows of the seen-word table.
-fn seen_rows(data: &RunData, track: usize, seen_row: &[Option<usize>]) -> Vec<usize> {
+/// Labels of the track among the seen set, as rows of the seen-word table, with the
+/// dataset's weight of each.
+fn seen_rows(data: &RunData, track: usize, seen_row: &[Option<usize>]) -> Vec<(usize, f32)> {
     data.track_labels[track]
         .iter()
-        .filter_map(|&l| seen_row[l])
+        .zip(&data.track_label_weights[track])
+        .filter_map(|(&l, &w)| seen_row[l].map(|row| (row, w)))
         .collect()
 }
 
@@ -280,10 +282,10 @@ fn draw_example(
     })
 }
 
-/// One of `positives` and `negatives` rows that are not among them, or `None` when the
-/// positives are empty or every seen word.
+/// One of `positives` (drawn in proportion to its weight) and `negatives` rows that are not
+/// among them, or `None` when the positives are empty or every seen word.
 fn draw_words(
-    positives: &[usize],
+    positives: &[(usize, f32)],
     n_seen: usize,
     negatives: usize,
     rng: &mut ChaCha8Rng,
@@ -291,16 +293,34 @@ fn draw_words(
     if positives.is_empty() || positives.len() >= n_seen {
         return None;
     }
-    let positive = positives[rng.random_range(0..positives.len())];
+    let positive = positives[draw_weighted(positives, rng)].0;
     let mut negs = Vec::with_capacity(negatives);
     while negs.len() < negatives {
         // Rejection sampling: a track rarely carries more than a few of the seen labels.
         let candidate = rng.random_range(0..n_seen);
-        if !positives.contains(&candidate) {
+        if !positives.iter().any(|&(row, _)| row == candidate) {
             negs.push(candidate as i64);
         }
     }
     Some((positive as i64, negs))
+}
+
+/// An index into `weighted`, drawn in proportion to the weights. Equal weights draw exactly as
+/// a uniform index always did, so a dataset without weights trains as before, crop for crop.
+fn draw_weighted(weighted: &[(usize, f32)], rng: &mut ChaCha8Rng) -> usize {
+    let first = weighted[0].1;
+    if weighted.iter().all(|&(_, w)| w == first) {
+        return rng.random_range(0..weighted.len());
+    }
+    let total: f32 = weighted.iter().map(|&(_, w)| w).sum();
+    let mut left = rng.random_range(0.0..total);
+    for (i, &(_, w)) in weighted.iter().enumerate() {
+        if left < w {
+            return i;
+        }
+        left -= w;
+    }
+    weighted.len() - 1
 }
 
 /// Mixes a second training crop into `example` when the augmenter draws one: its words are
@@ -323,9 +343,10 @@ fn maybe_mix(
     let track = sampler.draw(rng);
     let start = crop_start(data.cache.index().tracks[track].frames, window, rng);
     let mut union = seen_rows(data, example.track, seen_row);
-    for row in seen_rows(data, track, seen_row) {
-        if !union.contains(&row) {
-            union.push(row);
+    for (row, weight) in seen_rows(data, track, seen_row) {
+        match union.iter_mut().find(|(r, _)| *r == row) {
+            Some((_, w)) => *w = w.max(weight),
+            None => union.push((row, weight)),
         }
     }
     if let Some((positive, negatives)) = draw_words(&union, n_seen, example.negatives.len(), rng) {
@@ -724,5 +745,30 @@ mod tests {
         assert_eq!(even_starts(100, 130, 4), vec![0]);
         assert_eq!(even_starts(430, 130, 4), vec![0, 100, 200, 300]);
         assert_eq!(even_starts(132, 130, 8), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn positives_are_drawn_in_proportion_to_their_weights() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let weighted = [(3, 0.6), (8, 0.3), (9, 0.1)];
+        let mut counts = [0usize; 3];
+        for _ in 0..20_000 {
+            counts[draw_weighted(&weighted, &mut rng)] += 1;
+        }
+        for (count, (_, w)) in counts.iter().zip(weighted) {
+            let share = *count as f32 / 20_000.0;
+            assert!((share - w).abs() < 0.015, "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn equal_weights_draw_as_the_uniform_index_did() {
+        let mut ours = ChaCha8Rng::seed_from_u64(11);
+        let mut uniform = ChaCha8Rng::seed_from_u64(11);
+        let weighted = [(0, 1.0), (4, 1.0), (5, 1.0)];
+        for _ in 0..100 {
+            let expected = uniform.random_range(0..weighted.len());
+            assert_eq!(draw_weighted(&weighted, &mut ours), expected);
+        }
     }
 }

@@ -43,3 +43,43 @@ fn a_run_sees_its_own_labels_in_a_shared_cache() {
         "the first run is back to its own labels"
     );
 }
+
+#[test]
+fn a_manifests_tag_weights_reach_the_trainer_through_the_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (manifest, _) = common::write_dataset(&dir.path().join("data"), 2, 3.0, 3);
+    let plain = RunConfig::load(&common::write_run(dir.path(), &manifest, 1, 32)).expect("run");
+    pipeline::prepare(&plain, 2, false, false, &|_, _| {}).expect("prepare");
+
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let mut lines = text.lines();
+    let mut weighted = format!("{}\n", lines.next().expect("header"));
+    for line in lines {
+        weighted.push_str(&format!("{line};calm@0.25\n"));
+    }
+    let weighted_manifest = manifest.with_file_name("weighted.csv");
+    std::fs::write(&weighted_manifest, weighted).expect("weighted manifest");
+    let mut soft = plain.clone();
+    soft.dataset.source = weighted_manifest;
+    soft.cache_dir = Some(plain.cache_dir());
+    soft.work_dir = dir.path().join("work-soft");
+
+    let data = RunData::load(&soft).expect("run data");
+    let calm = data.labels.index("calm").expect("calm has a GloVe vector");
+    for (labels, weights) in data.track_labels.iter().zip(&data.track_label_weights) {
+        assert_eq!(labels.len(), weights.len());
+        for (label, weight) in labels.iter().zip(weights) {
+            let expected = if *label == calm { 0.25 } else { 1.0 };
+            assert_eq!(*weight, expected, "label {}", data.labels.names[*label]);
+        }
+    }
+    let plain_data = RunData::load(&plain).expect("plain run data");
+    assert!(
+        plain_data
+            .track_label_weights
+            .iter()
+            .flatten()
+            .all(|&w| w == 1.0),
+        "a manifest without weights weighs every label 1"
+    );
+}

@@ -23,6 +23,11 @@
 # cache with pitch, tempo, reverb and mixing augmentation; VARIANT=mtt runs
 # cross-source-mtt.toml: speech-samples' data and mel cache, plus the MTT teacher's tempo
 # and energy words (MTT_WORDS, default below; teacher.py --model MTT_musicnn first);
+# VARIANT=teacher5 runs cross-source-teacher5.toml: speech-samples' data and mel cache, each
+# track labelled with the teacher's top 5 (vocal tags too), as issue 9's agreement rule reads it;
+# VARIANT=soft runs cross-source-soft.toml: speech-samples' labels and mel cache, each teacher
+# tag weighted by its track mean over the track's best (make_manifest.py --soft), so surer
+# tags are the crop's positive more often;
 # HARK_TEACHER_PYTHON a Python with music21 9.1.0 other than setup_teacher.sh's venv.
 #   bash train/recipes/default/cross_source.sh
 set -euo pipefail
@@ -33,8 +38,8 @@ seeds=${SEEDS:-1 2 3}
 variant=${VARIANT:-}
 case "$variant" in
   ""|speech|samples|more|all) parts=$variant ;;
-  speech-samples|zero-shot|augmented|mtt) parts=speech,samples ;;
-  *) echo "VARIANT=$variant: expected speech, samples, more, all, speech-samples, zero-shot, augmented or mtt (or unset)" >&2; exit 2 ;;
+  speech-samples|zero-shot|augmented|mtt|teacher5|soft) parts=speech,samples ;;
+  *) echo "VARIANT=$variant: expected speech, samples, more, all, speech-samples, zero-shot, augmented, mtt, teacher5 or soft (or unset)" >&2; exit 2 ;;
 esac
 name=cross-source${variant:+-$variant}
 # The manifest (and the toml's mel cache) of the data the variant trains on.
@@ -59,6 +64,8 @@ if with speech; then
 fi
 if with more; then extra+=(--more-music); fi
 if [ "$variant" = mtt ]; then extra+=(--mtt-words "${MTT_WORDS:-slow,fast,drums,beat}"); fi
+if [ "$variant" = teacher5 ]; then extra+=(--top-k 5 --keep-vocal); fi
+if [ "$variant" = soft ]; then extra+=(--soft); fi
 python3 "$here/make_manifest.py" --corpus "$corpus" --out "$corpus/manifest-$data_name.csv" \
   --rendered "$corpus/music21-csound_labels.csv:csound-soundfont" "${extra[@]}"
 

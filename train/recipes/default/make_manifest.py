@@ -96,11 +96,27 @@ def mtt_words(args):
     return lambda path: [w for w, i in cols if path in means and means[path][i] >= args.mtt_threshold]
 
 
-def teacher_tags(labels, mean, threshold, top_k):
+def teacher_tags(labels, mean, threshold, top_k, keep_vocal=False):
     order = sorted(range(len(labels)), key=lambda i: -mean[i])
-    order = [i for i in order if labels[i] not in VOCAL]
+    order = [i for i in order if keep_vocal or labels[i] not in VOCAL]
     chosen = order[:top_k] + [i for i in order[top_k:] if mean[i] >= threshold]
     return [labels[i] for i in chosen]
+
+
+def soft_weights(args, labels, mean, tt, certain=()):
+    """With --soft, each teacher tag's weight: its track mean over the track's best teacher
+    tag's (so the best is 1, as sure as a score's own words); tags also in `certain` (the
+    score's or the talk track's words) and everything without --soft weigh 1 (no weight)."""
+    if not args.soft or not tt:
+        return {}
+    best = max(mean[labels.index(t)] for t in tt)
+    return {t: max(mean[labels.index(t)] / best, 0.001) for t in tt if t not in certain}
+
+
+def joined(tags, weights):
+    """The manifest's tags field: ';'-separated, a weight below 1 written as tag@weight."""
+    return ";".join(f"{t}@{weights[t]:.3f}" if weights.get(t, 1.0) < 0.9995 else t
+                    for t in dict.fromkeys(tags))
 
 
 # Versions of one piece (an old mix, a remix, a shortened edit) under another name: one group,
@@ -145,6 +161,11 @@ def main():
     ap.add_argument("--out", default=None, help="default <corpus>/manifest.csv")
     ap.add_argument("--threshold", type=float, default=THRESHOLD)
     ap.add_argument("--top-k", type=int, default=TOP_K)
+    ap.add_argument("--soft", action="store_true",
+                    help="write each teacher tag's weight (tag@w: its track mean over the track's "
+                         "best teacher tag's), so hark-train draws surer tags more often")
+    ap.add_argument("--keep-vocal", action="store_true",
+                    help="take the vocal tags too (issue 9's teacher-agreement rule counts them)")
     ap.add_argument("--stats", action="store_true", help="print the probability distribution too")
     ap.add_argument("--rendered", action="append", default=[], metavar="LABELS.csv:SOURCE",
                     help="add the renderings a labels file lists (render_music21.py --name) under "
@@ -180,11 +201,12 @@ def main():
         if not args.no_check and not os.path.exists(os.path.join(args.corpus, path)):
             missing.append(path)
             continue
-        tt = teacher_tags(labels, means[path], args.threshold, args.top_k)
+        tt = teacher_tags(labels, means[path], args.threshold, args.top_k, args.keep_vocal)
         if path in m21:
             r = m21[path]
             words = [w for col in ("instruments", "ensemble", "style") for w in r[col].split(";") if w]
             tags = list(dict.fromkeys(words + tt))
+            weights = soft_weights(args, labels, means[path], tt, words)
             tid = path[len("audio/"):].rsplit(".", 1)[0]
             group = r["piece"]
             source = SOUNDFONT_SOURCE
@@ -192,13 +214,15 @@ def main():
             continue  # a rendering that music21_labels.csv no longer lists
         else:
             tags = tt
+            weights = soft_weights(args, labels, means[path], tt)
             tid = path[len("audio/"):].rsplit(".", 1)[0]
             group = group_of(tid)
             source = tid.split("/", 1)[0]
             if source not in BASE_PACKAGES and not args.more_music:
                 continue
-        tags = list(dict.fromkeys(tags + mtt(path)))
-        rows.append((path, ";".join(tags), group, tid, source, tt, path in m21))
+        extra = mtt(path)
+        weights = {t: w for t, w in weights.items() if t not in extra}
+        rows.append((path, joined(tags + extra, weights), group, tid, source, tt, path in m21))
     not_tagged = sorted(set(m21) - set(means))
     for spec in args.rendered:
         labels_file, _, source = spec.rpartition(":")
@@ -210,7 +234,7 @@ def main():
                 if not args.no_check and not os.path.exists(os.path.join(args.corpus, path)):
                     missing.append(path)
                     continue
-                tt = teacher_tags(labels, means[path], args.threshold, args.top_k) if path in means else []
+                tt = teacher_tags(labels, means[path], args.threshold, args.top_k, args.keep_vocal) if path in means else []
                 words = [w for col in ("instruments", "ensemble", "style") for w in r[col].split(";") if w]
                 tid = path[len("audio/"):].rsplit(".", 1)[0]
                 # --piece-groups: one group per piece across soundfonts, so a piece's FluidR3
@@ -218,7 +242,8 @@ def main():
                 # same-piece test. Not for cross-source manifests: there a held-out source's
                 # group is test whole, and would take every soundfont's rendering with it.
                 group = "music21/" + r["piece"].split("/", 1)[-1] if args.piece_groups else r["piece"]
-                rows.append((path, ";".join(dict.fromkeys(words + tt)), group, tid, source, tt, True))
+                weights = soft_weights(args, labels, means[path], tt, words) if tt else {}
+                rows.append((path, joined(words + tt, weights), group, tid, source, tt, True))
 
     if args.speech:
         with open(args.speech, newline="") as f:
@@ -230,10 +255,11 @@ def main():
                 bed = r["bed"]
                 if bed and bed not in means:
                     sys.exit(f"{args.speech}: {path}: its bed {bed} has no teacher rows")
-                tt = teacher_tags(labels, means[bed], args.threshold, args.top_k) if bed else []
+                tt = teacher_tags(labels, means[bed], args.threshold, args.top_k, args.keep_vocal) if bed else []
                 tt = [t for t in tt if t not in NOT_UNDER_SPEECH]
                 tid = path[len("audio/"):].rsplit(".", 1)[0]
-                rows.append((path, ";".join(dict.fromkeys(SPEECH_TAGS + tt)), tid, tid, r["source"], tt, False))
+                weights = soft_weights(args, labels, means[bed], tt, SPEECH_TAGS) if bed else {}
+                rows.append((path, joined(SPEECH_TAGS + tt, weights), tid, tid, r["source"], tt, False))
 
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w", newline="") as f:
@@ -247,14 +273,14 @@ def main():
     for r in rows:
         by_src[r[4]].append(r)
     print(f"\nwrote {out}: {len(rows)} files, {len({r[2] for r in rows})} groups "
-          f"(rule: track mean >= {args.threshold}, always top-{args.top_k}, no vocal tags"
+          f"(rule: track mean >= {args.threshold}, always top-{args.top_k}, {'vocal tags kept' if args.keep_vocal else 'no vocal tags'}"
           + (f"; MTT {args.mtt_words} at track mean >= {args.mtt_threshold}" if args.mtt_words else "") + ")")
     print(f"{'source':22s} {'files':>5s} {'hours':>6s} {'teacher tags/file':>18s} {'all tags/file':>14s}")
     for s, rs in sorted(by_src.items()):
         hours = sum(nwin.get(r[0], 0) for r in rs) * 3 / 3600
         print(f"{s:22s} {len(rs):5d} {hours:6.2f} {statistics.fmean(len(r[5]) for r in rs):18.2f} "
               f"{statistics.fmean(len(r[1].split(';')) for r in rs):14.2f}")
-    tc = Counter(t for r in rows for t in r[1].split(";"))
+    tc = Counter(t.rsplit("@", 1)[0] for r in rows for t in r[1].split(";"))
     teach = Counter(t for r in rows for t in r[5])
     print(f"\ntag frequencies ({len(tc)} tags; 'teacher' = from musicnn, rest = music21 words):")
     for t, c in tc.most_common():
