@@ -33,8 +33,9 @@ fn repo(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// The bundled model, or `HARK_BENCH_MODEL` (e.g. a wider encoder's export, to check its budget).
 fn model_dir() -> PathBuf {
-    repo("models/default")
+    std::env::var_os("HARK_BENCH_MODEL").map_or_else(|| repo("models/default"), PathBuf::from)
 }
 
 fn glove_path() -> PathBuf {

@@ -5,7 +5,7 @@
 use hark::frontend::FrontendParams;
 use hark::model::export::{
     self, export_model_dir, random_model_dir, same_padding, AudioWeights, Conv1dWeights,
-    LinearWeights,
+    LinearWeights, AUDIO_HIDDEN,
 };
 use hark::model::reference::{audio_forward, word_forward};
 use hark::model::{Model, ModelError, ModelFiles, ModelManifest, MANIFEST_FILE};
@@ -36,8 +36,19 @@ fn manifest(d: usize, g: usize, frontend: FrontendParams) -> ModelManifest {
 
 /// He-uniform weights plus non-zero biases, so the bias path is exercised too.
 fn seeded_weights(seed: u64, n_mels: usize, d: usize, g: usize) -> (AudioWeights, LinearWeights) {
+    seeded_weights_wide(seed, n_mels, AUDIO_HIDDEN, d, g)
+}
+
+/// [`seeded_weights`] with `hidden` channels between the audio convolutions.
+fn seeded_weights_wide(
+    seed: u64,
+    n_mels: usize,
+    hidden: usize,
+    d: usize,
+    g: usize,
+) -> (AudioWeights, LinearWeights) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xb1a5);
-    let mut audio = AudioWeights::he_uniform(seed, n_mels, d);
+    let mut audio = AudioWeights::he_uniform(seed, n_mels, hidden, d);
     for conv in &mut audio.convs {
         conv.bias
             .iter_mut()
@@ -137,6 +148,25 @@ fn word_branch_matches_reference_for_batches_1_3_16_and_300() {
             "batch {n}: max abs diff {worst} > {TOLERANCE}"
         );
     }
+}
+
+#[test]
+fn a_wider_encoder_loads_with_no_other_change() {
+    // The daemon reads widths from the ONNX files: a 192-channel encoder needs no setting.
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(100, 50, FrontendParams::default());
+    let (frames, mels) = (m.frontend.window_frames, m.frontend.n_mels);
+    let (audio, word) = seeded_weights_wide(9, mels, 192, 100, 50);
+    assert_eq!(audio.hidden_channels(), 192);
+    export_model_dir(dir.path(), &m, &audio, &word).unwrap();
+    let model = Model::load(dir.path()).unwrap();
+    let windows = random_values(10, 3 * frames * mels);
+    let got = model.audio.embed(&windows, 3).unwrap();
+    let want: Vec<f32> = windows
+        .chunks(frames * mels)
+        .flat_map(|w| audio_forward(&audio, w, frames, mels).unwrap())
+        .collect();
+    assert!(max_abs_diff(&got, &want) <= TOLERANCE);
 }
 
 #[test]

@@ -124,11 +124,16 @@ impl Default for SplitConfig {
 pub struct ModelConfig {
     /// Joint embedding size D.
     pub embedding_dim: usize,
+    /// Channels between the audio convolutions (the paper's 128; wider costs time per window).
+    pub audio_hidden: usize,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { embedding_dim: 100 }
+        Self {
+            embedding_dim: 100,
+            audio_hidden: hark::model::export::AUDIO_HIDDEN,
+        }
     }
 }
 
@@ -348,6 +353,7 @@ impl RunConfig {
         positive("train.batch_size", t.batch_size)?;
         positive("train.negatives", t.negatives)?;
         positive("model.embedding_dim", self.model.embedding_dim)?;
+        positive("model.audio_hidden", self.model.audio_hidden)?;
         positive("eval.hop_frames", self.eval.hop_frames)?;
         for (field, v) in [
             ("train.learning_rate", t.learning_rate),
@@ -436,5 +442,19 @@ mod tests {
             err.contains("train.source_weights") && err.contains("\"speech\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_encoder_width_defaults_to_the_papers_and_zero_is_named() {
+        assert_eq!(load("").unwrap().model.audio_hidden, 128);
+        assert_eq!(
+            load("[model]\naudio_hidden = 192\n")
+                .unwrap()
+                .model
+                .audio_hidden,
+            192
+        );
+        let err = load("[model]\naudio_hidden = 0\n").unwrap_err().to_string();
+        assert!(err.contains("model.audio_hidden"), "{err}");
     }
 }

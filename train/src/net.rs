@@ -158,6 +158,7 @@ pub fn cosine_matrix(a: &Tensor, b: &Tensor) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hark::model::export::AUDIO_HIDDEN;
 
     #[test]
     fn hinge_loss_matches_hand_computation() {
@@ -173,7 +174,7 @@ mod tests {
 
     #[test]
     fn weights_round_trip_through_tch() {
-        let audio = AudioWeights::he_uniform(1, 128, 16);
+        let audio = AudioWeights::he_uniform(1, 128, AUDIO_HIDDEN, 16);
         let word = LinearWeights::he_uniform(2, 50, 16);
         let vs = nn::VarStore::new(Device::Cpu);
         let net = ZeroShotNet::new(&vs.root(), &audio, &word);
@@ -184,7 +185,7 @@ mod tests {
 
     #[test]
     fn audio_branch_matches_hark_reference() {
-        let audio = AudioWeights::he_uniform(3, 128, 8);
+        let audio = AudioWeights::he_uniform(3, 128, AUDIO_HIDDEN, 8);
         let word = LinearWeights::he_uniform(4, 50, 8);
         let vs = nn::VarStore::new(Device::Cpu);
         let net = ZeroShotNet::new(&vs.root(), &audio, &word);

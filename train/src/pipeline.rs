@@ -286,6 +286,7 @@ pub fn export(
     put("learning_rate", config.train.learning_rate.into());
     put("batch_size", (config.train.batch_size as i64).into());
     put("negatives", (config.train.negatives as i64).into());
+    put("audio_hidden", (config.model.audio_hidden as i64).into());
     let history = training_history(config);
     put("epochs", (history.len() as i64).into());
     put(

@@ -157,8 +157,13 @@ impl Trainable {
     /// `hark model random --seed`), so CPU and GPU runs start from the same numbers.
     pub fn initial(config: &RunConfig, glove_dim: usize, device: Device) -> Self {
         let n_mels = crate::cache::cache_frontend().n_mels;
-        let (audio, word) =
-            initial_weights(config.seed, n_mels, glove_dim, config.model.embedding_dim);
+        let (audio, word) = initial_weights(
+            config.seed,
+            n_mels,
+            config.model.audio_hidden,
+            glove_dim,
+            config.model.embedding_dim,
+        );
         let vs = nn::VarStore::new(device);
         let net = ZeroShotNet::new(&vs.root(), &audio, &word);
         Self { vs, net }

@@ -130,8 +130,9 @@ pub struct AudioWeights {
 }
 
 impl AudioWeights {
-    /// Seeded He-uniform weights for the paper's widths (128 hidden channels), zero biases.
-    pub fn he_uniform(seed: u64, n_mels: usize, d: usize) -> Self {
+    /// Seeded He-uniform weights with `hidden` channels between the convolutions (the
+    /// paper's [`AUDIO_HIDDEN`], or wider), zero biases.
+    pub fn he_uniform(seed: u64, n_mels: usize, hidden: usize, d: usize) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut convs = Vec::with_capacity(AUDIO_KERNELS.len());
         let mut in_channels = n_mels;
@@ -139,7 +140,7 @@ impl AudioWeights {
             let out = if i + 1 == AUDIO_KERNELS.len() {
                 d
             } else {
-                AUDIO_HIDDEN
+                hidden
             };
             convs.push(Conv1dWeights::he_uniform(
                 &mut rng,
@@ -155,6 +156,11 @@ impl AudioWeights {
     /// Input channels (mel bands) of the first convolution.
     pub fn n_mels(&self) -> usize {
         self.convs.first().map_or(0, |c| c.in_channels)
+    }
+
+    /// Channels between the convolutions (the first convolution's output).
+    pub fn hidden_channels(&self) -> usize {
+        self.convs.first().map_or(0, |c| c.out_channels)
     }
 
     /// Output channels (embedding size D) of the last convolution.
@@ -586,10 +592,11 @@ pub fn check_reference_parity(
 pub fn initial_weights(
     seed: u64,
     n_mels: usize,
+    hidden: usize,
     glove_dim: usize,
     d: usize,
 ) -> (AudioWeights, LinearWeights) {
-    let audio = AudioWeights::he_uniform(seed, n_mels, d);
+    let audio = AudioWeights::he_uniform(seed, n_mels, hidden, d);
     // A different stream for the word branch, so the two are not built from the same numbers.
     let word = LinearWeights::he_uniform(seed ^ 0x776f_7264, glove_dim, d);
     (audio, word)
@@ -606,7 +613,7 @@ pub fn random_model_dir(
     d: usize,
 ) -> Result<ModelManifest, ModelError> {
     let frontend = FrontendParams::default();
-    let (audio, word) = initial_weights(seed, frontend.n_mels, glove_dim, d);
+    let (audio, word) = initial_weights(seed, frontend.n_mels, AUDIO_HIDDEN, glove_dim, d);
     let manifest = ModelManifest {
         name: name.to_string(),
         version: "0.0.0-untrained".to_string(),

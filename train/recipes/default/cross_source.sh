@@ -27,7 +27,8 @@
 # track labelled with the teacher's top 5 (vocal tags too), as issue 9's agreement rule reads it;
 # VARIANT=soft runs cross-source-soft.toml: speech-samples' labels and mel cache, each teacher
 # tag weighted by its track mean over the track's best (make_manifest.py --soft), so surer
-# tags are the crop's positive more often;
+# tags are the crop's positive more often; VARIANT=wide runs cross-source-wide.toml:
+# speech-samples' data, manifest and mel cache with a wider encoder (model.audio_hidden);
 # HARK_TEACHER_PYTHON a Python with music21 9.1.0 other than setup_teacher.sh's venv.
 #   bash train/recipes/default/cross_source.sh
 set -euo pipefail
@@ -38,13 +39,13 @@ seeds=${SEEDS:-1 2 3}
 variant=${VARIANT:-}
 case "$variant" in
   ""|speech|samples|more|all) parts=$variant ;;
-  speech-samples|zero-shot|augmented|mtt|teacher5|soft) parts=speech,samples ;;
-  *) echo "VARIANT=$variant: expected speech, samples, more, all, speech-samples, zero-shot, augmented, mtt, teacher5 or soft (or unset)" >&2; exit 2 ;;
+  speech-samples|zero-shot|augmented|mtt|teacher5|soft|wide) parts=speech,samples ;;
+  *) echo "VARIANT=$variant: expected speech, samples, more, all, speech-samples, zero-shot, augmented, mtt, teacher5, soft or wide (or unset)" >&2; exit 2 ;;
 esac
 name=cross-source${variant:+-$variant}
 # The manifest (and the toml's mel cache) of the data the variant trains on.
 data_name=$name
-if [ "$variant" = augmented ]; then data_name=cross-source-speech-samples; fi
+if [ "$variant" = augmented ] || [ "$variant" = wide ]; then data_name=cross-source-speech-samples; fi
 step() { echo; echo "=== $* ($(date +%H:%M:%S))"; }
 
 # What joins the 1.0 recipe's data: talk tracks, real-instrument renderings, more game music.
