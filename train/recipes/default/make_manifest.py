@@ -274,6 +274,7 @@ def main():
         by_src[r[4]].append(r)
     print(f"\nwrote {out}: {len(rows)} files, {len({r[2] for r in rows})} groups "
           f"(rule: track mean >= {args.threshold}, always top-{args.top_k}, {'vocal tags kept' if args.keep_vocal else 'no vocal tags'}"
+          + ("; teacher tags weighted (--soft)" if args.soft else "")
           + (f"; MTT {args.mtt_words} at track mean >= {args.mtt_threshold}" if args.mtt_words else "") + ")")
     print(f"{'source':22s} {'files':>5s} {'hours':>6s} {'teacher tags/file':>18s} {'all tags/file':>14s}")
     for s, rs in sorted(by_src.items()):

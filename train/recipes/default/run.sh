@@ -31,7 +31,7 @@ step "4/7 render_fonts.sh";      HARK_TEACHER_PYTHON=$PY bash "$HERE/render_font
 step "5/7 make_speech.py";       python3 "$HERE/make_speech.py" --out "$CORPUS/speech_labels.csv"
 step "6/7 teacher.py";           nice -n 19 "$PY" "$HERE/teacher.py" --folders "$(teacher_folders)"
 step "7/7 make_manifest.py"
-python3 "$HERE/make_manifest.py" --stats --piece-groups --speech "$CORPUS/speech_labels.csv" \
+python3 "$HERE/make_manifest.py" --stats --piece-groups --soft --speech "$CORPUS/speech_labels.csv" \
   --rendered "$CORPUS/music21-csound_labels.csv:csound-soundfont" \
   --rendered "$CORPUS/music21-samples_labels.csv:real-samples"
 step "done"
