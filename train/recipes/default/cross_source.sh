@@ -29,6 +29,7 @@
 # tag weighted by its track mean over the track's best (make_manifest.py --soft), so surer
 # tags are the crop's positive more often; VARIANT=wide runs cross-source-wide.toml:
 # speech-samples' data, manifest and mel cache with a wider encoder (model.audio_hidden);
+# VARIANT=zero-shot-soft runs cross-source-zero-shot-soft.toml: zero-shot with --soft labels;
 # HARK_TEACHER_PYTHON a Python with music21 9.1.0 other than setup_teacher.sh's venv.
 #   bash train/recipes/default/cross_source.sh
 set -euo pipefail
@@ -39,8 +40,8 @@ seeds=${SEEDS:-1 2 3}
 variant=${VARIANT:-}
 case "$variant" in
   ""|speech|samples|more|all) parts=$variant ;;
-  speech-samples|zero-shot|augmented|mtt|teacher5|soft|wide) parts=speech,samples ;;
-  *) echo "VARIANT=$variant: expected speech, samples, more, all, speech-samples, zero-shot, augmented, mtt, teacher5, soft or wide (or unset)" >&2; exit 2 ;;
+  speech-samples|zero-shot|augmented|mtt|teacher5|soft|wide|zero-shot-soft) parts=speech,samples ;;
+  *) echo "VARIANT=$variant: expected speech, samples, more, all, speech-samples, zero-shot, augmented, mtt, teacher5, soft, wide or zero-shot-soft (or unset)" >&2; exit 2 ;;
 esac
 name=cross-source${variant:+-$variant}
 # The manifest (and the toml's mel cache) of the data the variant trains on.
@@ -66,7 +67,7 @@ fi
 if with more; then extra+=(--more-music); fi
 if [ "$variant" = mtt ]; then extra+=(--mtt-words "${MTT_WORDS:-slow,fast,drums,beat}"); fi
 if [ "$variant" = teacher5 ]; then extra+=(--top-k 5 --keep-vocal); fi
-if [ "$variant" = soft ]; then extra+=(--soft); fi
+if [ "$variant" = soft ] || [ "$variant" = zero-shot-soft ]; then extra+=(--soft); fi
 python3 "$here/make_manifest.py" --corpus "$corpus" --out "$corpus/manifest-$data_name.csv" \
   --rendered "$corpus/music21-csound_labels.csv:csound-soundfont" "${extra[@]}"
 
