@@ -150,23 +150,28 @@ fn word_branch_matches_reference_for_batches_1_3_16_and_300() {
     }
 }
 
+/// tract's audio embeddings of `n` seeded random windows equal the plain-Rust reference's.
+fn assert_audio_matches_reference(model: &Model, audio: &AudioWeights, seed: u64, n: usize) {
+    let (frames, mels) = (model.audio.window_frames(), model.audio.n_mels());
+    let windows = random_values(seed, n * frames * mels);
+    let got = model.audio.embed(&windows, n).unwrap();
+    let want: Vec<f32> = windows
+        .chunks(frames * mels)
+        .flat_map(|w| audio_forward(audio, w, frames, mels).unwrap())
+        .collect();
+    assert!(max_abs_diff(&got, &want) <= TOLERANCE);
+}
+
 #[test]
 fn a_wider_encoder_loads_with_no_other_change() {
     // The daemon reads widths from the ONNX files: a 192-channel encoder needs no setting.
     let dir = tempfile::tempdir().unwrap();
     let m = manifest(100, 50, FrontendParams::default());
-    let (frames, mels) = (m.frontend.window_frames, m.frontend.n_mels);
-    let (audio, word) = seeded_weights_wide(9, mels, 192, 100, 50);
+    let (audio, word) = seeded_weights_wide(9, m.frontend.n_mels, 192, 100, 50);
     assert_eq!(audio.hidden_channels(), 192);
     export_model_dir(dir.path(), &m, &audio, &word).unwrap();
     let model = Model::load(dir.path()).unwrap();
-    let windows = random_values(10, 3 * frames * mels);
-    let got = model.audio.embed(&windows, 3).unwrap();
-    let want: Vec<f32> = windows
-        .chunks(frames * mels)
-        .flat_map(|w| audio_forward(&audio, w, frames, mels).unwrap())
-        .collect();
-    assert!(max_abs_diff(&got, &want) <= TOLERANCE);
+    assert_audio_matches_reference(&model, &audio, 10, 3);
 }
 
 #[test]
@@ -174,14 +179,8 @@ fn other_sizes_work_too() {
     let dir = tempfile::tempdir().unwrap();
     let (m, audio, word) = export_seeded(dir.path(), 3, 32, 50);
     let model = Model::load(dir.path()).unwrap();
-    let (frames, mels) = (m.frontend.window_frames, m.frontend.n_mels);
-    let windows = random_values(5, 2 * frames * mels);
-    let got = model.audio.embed(&windows, 2).unwrap();
-    let want: Vec<f32> = windows
-        .chunks(frames * mels)
-        .flat_map(|w| audio_forward(&audio, w, frames, mels).unwrap())
-        .collect();
-    assert!(max_abs_diff(&got, &want) <= TOLERANCE);
+    assert_eq!(model.audio.dim(), m.embedding_dim);
+    assert_audio_matches_reference(&model, &audio, 5, 2);
     let vectors = random_values(6, 50);
     let got = model.word.embed(&vectors, 1).unwrap();
     assert!(max_abs_diff(&got, &word_forward(&word, &vectors).unwrap()) <= TOLERANCE);

@@ -317,6 +317,8 @@ fn draw_weighted(weighted: &[(usize, f32)], rng: &mut ChaCha8Rng) -> usize {
     if weighted.iter().all(|&(_, w)| w == first) {
         return rng.random_range(0..weighted.len());
     }
+    // A plain cumulative draw rather than rand's WeightedIndex: hark-default 2.2.0 was trained
+    // with this sequence of draws, and the recipe rebuilds it only if they stay the same.
     let total: f32 = weighted.iter().map(|&(_, w)| w).sum();
     let mut left = rng.random_range(0.0..total);
     for (i, &(_, w)) in weighted.iter().enumerate() {

@@ -7,6 +7,28 @@ use hark_train::config::RunConfig;
 use hark_train::pipeline;
 use hark_train::run::RunData;
 
+/// A prepared run over a small dataset, and a second run reading the same audio through the
+/// same cache from a manifest whose every track gains `extra_tag` (written as given, so it
+/// may carry a weight).
+fn plain_and_extended(dir: &std::path::Path, extra_tag: &str) -> (RunConfig, RunConfig) {
+    let (manifest, _) = common::write_dataset(&dir.join("data"), 2, 3.0, 3);
+    let plain = RunConfig::load(&common::write_run(dir, &manifest, 1, 32)).expect("run");
+    pipeline::prepare(&plain, 2, false, false, &|_, _| {}).expect("prepare");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let mut lines = text.lines();
+    let mut extended = format!("{}\n", lines.next().expect("header"));
+    for line in lines {
+        extended.push_str(&format!("{line};{extra_tag}\n"));
+    }
+    let extended_manifest = manifest.with_file_name("extended.csv");
+    std::fs::write(&extended_manifest, extended).expect("second manifest");
+    let mut second = plain.clone();
+    second.dataset.source = extended_manifest;
+    second.cache_dir = Some(plain.cache_dir());
+    second.work_dir = dir.join("work-extended");
+    (plain, second)
+}
+
 /// The label names a run's data carries.
 fn label_names(config: &RunConfig) -> Vec<String> {
     RunData::load(config).expect("run data").labels.names
@@ -15,23 +37,8 @@ fn label_names(config: &RunConfig) -> Vec<String> {
 #[test]
 fn a_run_sees_its_own_labels_in_a_shared_cache() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (manifest, _) = common::write_dataset(&dir.path().join("data"), 2, 3.0, 3);
-    let plain = RunConfig::load(&common::write_run(dir.path(), &manifest, 1, 32)).expect("run");
-    pipeline::prepare(&plain, 2, false, false, &|_, _| {}).expect("prepare");
-
     // The same audio with one more word on every track, read through the same cache.
-    let text = std::fs::read_to_string(&manifest).expect("manifest");
-    let mut lines = text.lines();
-    let mut more = format!("{}\n", lines.next().expect("header"));
-    for line in lines {
-        more.push_str(&format!("{line};calm\n"));
-    }
-    let more_manifest = manifest.with_file_name("more.csv");
-    std::fs::write(&more_manifest, more).expect("second manifest");
-    let mut with_calm = plain.clone();
-    with_calm.dataset.source = more_manifest;
-    with_calm.cache_dir = Some(plain.cache_dir());
-    with_calm.work_dir = dir.path().join("work-calm");
+    let (plain, with_calm) = plain_and_extended(dir.path(), "calm");
 
     assert!(!label_names(&plain).contains(&"calm".to_string()));
     assert!(
@@ -47,22 +54,7 @@ fn a_run_sees_its_own_labels_in_a_shared_cache() {
 #[test]
 fn a_manifests_tag_weights_reach_the_trainer_through_the_cache() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (manifest, _) = common::write_dataset(&dir.path().join("data"), 2, 3.0, 3);
-    let plain = RunConfig::load(&common::write_run(dir.path(), &manifest, 1, 32)).expect("run");
-    pipeline::prepare(&plain, 2, false, false, &|_, _| {}).expect("prepare");
-
-    let text = std::fs::read_to_string(&manifest).expect("manifest");
-    let mut lines = text.lines();
-    let mut weighted = format!("{}\n", lines.next().expect("header"));
-    for line in lines {
-        weighted.push_str(&format!("{line};calm@0.25\n"));
-    }
-    let weighted_manifest = manifest.with_file_name("weighted.csv");
-    std::fs::write(&weighted_manifest, weighted).expect("weighted manifest");
-    let mut soft = plain.clone();
-    soft.dataset.source = weighted_manifest;
-    soft.cache_dir = Some(plain.cache_dir());
-    soft.work_dir = dir.path().join("work-soft");
+    let (plain, soft) = plain_and_extended(dir.path(), "calm@0.25");
 
     let data = RunData::load(&soft).expect("run data");
     let calm = data.labels.index("calm").expect("calm has a GloVe vector");
